@@ -1,0 +1,159 @@
+"""The GPU path: HOOMD's device arrays into TensorFlow on the GPU, without leaving the device.
+
+On ``hoomd.device.GPU``, HOOMD exposes its particle, force and neighbor-list
+arrays through ``__cuda_array_interface__`` (``gpu_local_snapshot``,
+``gpu_local_force_arrays``, ``gpu_local_nlist_arrays``). TensorFlow reads
+neither that interface nor strided views, so CuPy wraps HOOMD's memory
+(zero-copy), widens the (N, 3) views to whole Scalar4 records, and hands them to
+TensorFlow by DLPack. Pairs are built on the device with CuPy. Results come back
+to HOOMD's arrays by one device-to-device copy each.
+
+HOOMD works on the default CUDA stream and TensorFlow on its own, so the device
+is synchronised where data changes hands.
+
+Needs CuPy (``pip install hoomd-mlx[gpu]``), a GPU build of HOOMD-blue and a GPU
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import tensorflow as tf
+
+from hoomd_mlx.errors import GPUSupportError, NonFiniteForceError
+from hoomd_mlx.plugin import _compat
+from hoomd_mlx.plugin.engine import ForceEngine
+from hoomd_mlx.plugin.pairs import NeighborPairs
+
+__all__ = ["GPUForceEngine", "require_gpu_stack"]
+
+
+def require_gpu_stack() -> Any:
+    """Return the ``cupy`` module, or raise `GPUSupportError` naming what is missing."""
+    try:
+        import cupy
+    except ImportError as err:
+        raise GPUSupportError(
+            "TensorFlowForce on hoomd.device.GPU needs CuPy to read HOOMD's __cuda_array_interface__ "
+            "arrays: pip install 'hoomd-mlx[gpu]' (or cupy-cudaXXx for your CUDA)"
+        ) from err
+    if not tf.config.list_physical_devices("GPU"):
+        raise GPUSupportError(
+            "HOOMD runs on a GPU but TensorFlow sees none: install a CUDA build of TensorFlow "
+            "(pip install 'tensorflow[and-cuda]') or run HOOMD on hoomd.device.CPU"
+        )
+    return cupy
+
+
+def _widen(cupy: Any, view: Any, width: int) -> Any:
+    """The (N, width) device view of the Scalar records behind a strided (N, k) view."""
+    item = view.dtype.itemsize
+    n = view.shape[0]
+    return cupy.lib.stride_tricks.as_strided(view, shape=(n, width), strides=(width * item, item))
+
+
+def _to_tf(cupy_array: Any) -> tf.Tensor:
+    return tf.experimental.dlpack.from_dlpack(cupy_array.toDlpack())
+
+
+class GPUForceEngine(ForceEngine):
+    """`ForceEngine` whose data stays on the GPU from HOOMD to TensorFlow and back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._cupy = require_gpu_stack()
+        super().__init__(*args, **kwargs)
+        self._staging = None
+
+    def _device_tensor(self, array: Any) -> tf.Tensor:
+        """Zero-copy when 64-byte aligned (cudaMalloc gives 256), else one staged device copy."""
+        if array.data.ptr % 64 == 0:
+            self._positions.last_path = "zero-copy"
+            self._positions.counts["zero-copy"] += 1
+            return _to_tf(array)
+        if self._staging is None or self._staging.shape != array.shape:
+            self._staging = self._cupy.empty(array.shape, array.dtype)  # cudaMalloc: aligned
+        self._staging[...] = array
+        self._positions.last_path = "staged"
+        self._positions.counts["staged"] += 1
+        return _to_tf(self._staging)
+
+    def refresh_pairs(self, nlist: Any, simulation: Any) -> None:
+        """Rebuild pairs on the device when HOOMD rebuilt its neighbor list."""
+        cupy = self._cupy
+        with nlist.gpu_local_nlist_arrays as arrays:
+            key = (
+                _compat.nlist_build_count(nlist),
+                _compat.run_start_timestep(simulation),
+                arrays.n_neigh.shape[0],
+            )
+            if key == self._pairs_key:
+                return
+            self._pairs = NeighborPairs.from_hoomd(
+                _compat.device_array(arrays.head_list),
+                _compat.device_array(arrays.n_neigh),
+                _compat.device_array(arrays.nlist),
+                half=arrays.half_nlist,
+                capacity=self._pairs.capacity,
+                xp=cupy,
+            )
+        cupy.cuda.runtime.deviceSynchronize()
+        self._pairs_key = key
+        self._pairs_tensors = (
+            _to_tf(self._pairs.i),
+            _to_tf(self._pairs.j),
+            tf.constant(self._pairs.count, tf.int32),
+        )
+        self.stats.pair_builds += 1
+        self.stats.pair_count = self._pairs.count
+
+    def evaluate(self, force: Any, timestep: int) -> None:
+        """Compute and write forces, energies and virials, all on the device."""
+        cupy = self._cupy
+        state = force._state
+        box = state.box
+        box_t = tf.constant([box.Lx, box.Ly, box.Lz, box.xy, box.xz, box.yz], tf.float64)
+        pair_i, pair_j, n_pairs = self._pairs_tensors
+        with state.gpu_local_snapshot as snap:
+            particles = snap.particles
+            postype = _widen(cupy, _compat.device_array(particles.position), 4)
+            charges = (
+                _to_tf(cupy.ascontiguousarray(_compat.device_array(particles.charge)))
+                if self.many_body
+                else self._no_charges
+            )
+            cupy.cuda.runtime.deviceSynchronize()
+            start = time.perf_counter()
+            force_energy, virial, finite = self._run_step(
+                self._device_tensor(postype),
+                box_t,
+                charges,
+                pair_i,
+                pair_j,
+                n_pairs,
+                self._rcut2,
+                self._n_types,
+                self._r_fill,
+            )
+            ok = bool(finite)
+            elapsed = time.perf_counter() - start
+            if not ok:
+                rows = cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(force_energy))
+                bad = cupy.flatnonzero(~cupy.isfinite(rows).all(axis=1))
+                tag = int(_compat.device_array(particles.tag)[int(bad[0])])
+                raise NonFiniteForceError(
+                    f"the model produced NaN or infinite energies or forces at timestep {timestep} "
+                    f"on particle tag {tag}"
+                )
+        with force.gpu_local_force_arrays as arrays:
+            target = _widen(cupy, _compat.device_array(arrays.force), 4)
+            target[...] = cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(force_energy))
+            _compat.device_array(arrays.virial)[...] = cupy.from_dlpack(
+                tf.experimental.dlpack.to_dlpack(virial)
+            )
+            cupy.cuda.runtime.deviceSynchronize()
+        self.stats.steps += 1
+        self.stats.last_model_seconds = elapsed
+        self.stats.model_seconds += elapsed
+        self.stats.pair_capacity = self._pairs.capacity

@@ -1,0 +1,63 @@
+"""Shared fixtures and the HOOMD / GPU availability checks behind the markers."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _hoomd_status() -> tuple[bool, str]:
+    try:
+        hoomd = importlib.import_module("hoomd")
+        importlib.import_module("hoomd.md")
+    except ImportError as err:
+        return False, (
+            f"HOOMD-blue is not importable by this Python ({err}); install it from conda-forge "
+            "(environment.yml) or build it from source to run the HOOMD tests"
+        )
+    return True, f"HOOMD-blue {hoomd.version.version}"
+
+
+def _gpu_status() -> tuple[bool, str]:
+    ok, reason = _hoomd_status()
+    if not ok:
+        return False, reason
+    import hoomd
+    import tensorflow as tf
+
+    if not hoomd.version.gpu_enabled:
+        return False, "this HOOMD-blue build has no GPU support"
+    if not tf.config.list_physical_devices("GPU"):
+        return False, "TensorFlow sees no GPU"
+    try:
+        importlib.import_module("cupy")
+    except ImportError:
+        return False, "CuPy is not installed (pip install hoomd-mlx[gpu])"
+    return True, "GPU available"
+
+
+HOOMD_OK, HOOMD_REASON = _hoomd_status()
+
+
+def pytest_report_header(config):
+    return f"hoomd-mlx: {HOOMD_REASON}"
+
+
+def pytest_collection_modifyitems(config, items):
+    gpu_ok, gpu_reason = (False, "") if not any("gpu" in i.keywords for i in items) else _gpu_status()
+    for item in items:
+        if "hoomd" in item.keywords and not HOOMD_OK:
+            item.add_marker(pytest.mark.skip(reason=HOOMD_REASON))
+        if "gpu" in item.keywords and not gpu_ok:
+            item.add_marker(pytest.mark.skip(reason=gpu_reason))
+
+
+@pytest.fixture
+def rng():
+    """A seeded numpy random generator."""
+    return np.random.default_rng(20211)

@@ -1,0 +1,268 @@
+"""TensorFlowForce inside real HOOMD-blue simulations, against HOOMD's own LJ."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from systems import LJ_PARAMS, lattice_config
+
+from hoomd_mlx.coupling import LennardJones
+from hoomd_mlx.errors import ConfigurationError, ModelOutputError, NonFiniteForceError
+
+pytestmark = pytest.mark.hoomd
+
+R_CUT = 2.5
+TYPES = ["A", "B"]
+
+
+@pytest.fixture
+def hoomd():
+    import hoomd
+
+    return hoomd
+
+
+def make_simulation(hoomd, pos, types, box, seed=1):
+    import gsd.hoomd
+
+    frame = gsd.hoomd.Frame()
+    frame.particles.N = len(pos)
+    frame.particles.position = pos
+    frame.particles.typeid = types
+    frame.particles.types = TYPES
+    frame.configuration.box = list(box)
+    sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=seed)
+    sim.create_state_from_snapshot(frame)
+    return sim
+
+
+def native_lj(hoomd, nlist, mode="none"):
+    lj = hoomd.md.pair.LJ(nlist=nlist, default_r_cut=R_CUT, mode=mode)
+    for pair, params in LJ_PARAMS.items():
+        lj.params[pair] = params
+    return lj
+
+
+def tf_force(hoomd, mode="none", dtype=tf.float64, **kwargs):
+    from hoomd_mlx import TensorFlowForce
+
+    model = LennardJones(LJ_PARAMS, TYPES, r_cut=R_CUT, mode=mode, dtype=dtype)
+    return TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, **kwargs)
+
+
+def integrate(hoomd, sim, forces, dt=0.005, kT=None):
+    integrator = hoomd.md.Integrator(dt=dt)
+    integrator.forces.extend(forces)
+    integrator.methods.append(hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All()))
+    sim.operations.integrator = integrator
+    thermo = hoomd.md.compute.ThermodynamicQuantities(filter=hoomd.filter.All())
+    sim.operations.computes.append(thermo)
+    if kT is not None:
+        sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=kT)
+    return thermo
+
+
+@pytest.mark.parametrize("tilts", [(0.0, 0.0, 0.0), (0.2, -0.1, 0.15)], ids=["cubic", "triclinic"])
+def test_matches_native_lj(hoomd, rng, tilts):
+    pos, types, box = lattice_config(rng, n_side=7, box_tilts=tilts)
+    sim = make_simulation(hoomd, pos, types, box)
+    native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
+    ours = tf_force(hoomd)
+    thermo = integrate(hoomd, sim, [native, ours])
+    sim.run(0)
+    _ = thermo.pressure_tensor  # ask HOOMD for virials
+    sim.run(1)
+    assert np.abs(native.virials).max() > 0, "HOOMD computed no virials: the check would be empty"
+    np.testing.assert_allclose(
+        ours.forces, native.forces, rtol=1e-10, atol=1e-10 * np.abs(native.forces).max()
+    )
+    np.testing.assert_allclose(ours.energies, native.energies, rtol=1e-10, atol=1e-12)
+    assert ours.energy == pytest.approx(native.energy, rel=1e-10)
+    np.testing.assert_allclose(
+        ours.virials, native.virials, rtol=1e-10, atol=1e-10 * np.abs(native.virials).max()
+    )
+    np.testing.assert_allclose(ours.virials.sum(0), native.virials.sum(0), rtol=1e-10, atol=1e-9)
+
+
+def test_float32_model_close_to_native(hoomd, rng):
+    pos, types, box = lattice_config(rng, n_side=6)
+    sim = make_simulation(hoomd, pos, types, box)
+    native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
+    ours = tf_force(hoomd, dtype=tf.float32)
+    assert ours.dtype == tf.float32
+    integrate(hoomd, sim, [native, ours])
+    sim.run(1)
+    scale = np.abs(native.forces).max()
+    np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_shared_nlist_with_native_force(hoomd, rng):
+    from hoomd_mlx import TensorFlowForce
+
+    pos, types, box = lattice_config(rng, n_side=6)
+    sim = make_simulation(hoomd, pos, types, box)
+    nlist = hoomd.md.nlist.Cell(buffer=0.4)
+    native = native_lj(hoomd, nlist)
+    ours = TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=nlist, r_cut=R_CUT)
+    integrate(hoomd, sim, [native, ours])
+    sim.run(1)
+    np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-9)
+
+
+def _fluid(hoomd, rng, n_side=8, kT=1.0):
+    pos, types, box = lattice_config(rng, n_side=n_side, spacing=1.1, jitter=0.05)
+    return pos, types, box
+
+
+@pytest.mark.slow
+def test_trajectory_follows_native_through_particle_sorts(hoomd, rng):
+    """Same start, one run driven by HOOMD's LJ and one by TensorFlow: they coincide.
+
+    The particle sorter runs every 10 steps, so any per-index data cached across a
+    sort would send the TensorFlow run off course.
+    """
+    pos, types, box = _fluid(hoomd, rng)
+    finals = []
+    for force_factory in (lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)), lambda: tf_force(hoomd)):
+        sim = make_simulation(hoomd, pos, types, box)
+        sim.operations.tuners[0].trigger = hoomd.trigger.Periodic(10)
+        integrate(hoomd, sim, [force_factory()], dt=0.002)
+        sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=1.0)
+        sim.run(300)
+        finals.append(sim.state.get_snapshot().particles.position.copy())
+    np.testing.assert_allclose(finals[1], finals[0], atol=1e-7)
+
+
+def _drift(hoomd, pos, types, box, force, steps):
+    sim = make_simulation(hoomd, pos, types, box, seed=7)
+    thermo = integrate(hoomd, sim, [force], dt=0.005, kT=1.2)
+    sim.run(0)
+    e0 = thermo.kinetic_energy + thermo.potential_energy
+    deviations = []
+    for _ in range(steps // 100):
+        sim.run(100)
+        deviations.append(thermo.kinetic_energy + thermo.potential_energy - e0)
+    return np.sqrt(np.mean(np.square(deviations))) / len(pos)
+
+
+@pytest.mark.slow
+def test_nve_energy_drift_within_native(hoomd, rng):
+    pos, types, box = _fluid(hoomd, rng, n_side=7)
+    steps = 10_000
+    native = _drift(hoomd, pos, types, box, native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4), "shift"), steps)
+    ours = _drift(hoomd, pos, types, box, tf_force(hoomd, mode="shift"), steps)
+    assert ours <= 1.5 * native, f"energy drift per particle: TF {ours:.3g}, native {native:.3g}"
+
+
+def test_pairs_rebuilt_only_with_nlist(hoomd, rng):
+    pos, types, box = _fluid(hoomd, rng)
+    sim = make_simulation(hoomd, pos, types, box)
+    ours = tf_force(hoomd)
+    integrate(hoomd, sim, [ours], kT=1.0)
+    sim.run(200)
+    builds = ours.nlist.num_builds
+    assert 1 <= ours.pair_builds <= builds + 1 < 100
+
+
+def test_input_path_follows_alignment(hoomd, rng):
+    """Zero-copy exactly when HOOMD's buffer is 64-byte aligned; staged otherwise."""
+    from hoomd_mlx.plugin import _compat
+    from hoomd_mlx.plugin.buffers import TensorBridge, full_rows
+
+    seen = set()
+    for n_side in (5, 6, 7, 8, 9):
+        pos, types, box = lattice_config(rng, n_side=n_side)
+        sim = make_simulation(hoomd, pos, types, box)
+        ours = tf_force(hoomd)
+        integrate(hoomd, sim, [ours])
+        sim.run(2)
+        with sim.state.cpu_local_snapshot as snap:
+            postype = full_rows(_compat.host_array(snap.particles.position), 4)
+            aligned = postype.ctypes.data % 64 == 0
+            bridge = TensorBridge()
+            tensor = bridge(postype)
+            if aligned:
+                snap.particles.position[0, 0] = 0.125  # HOOMD writes; TF sees it
+                assert float(tensor[0, 0]) == 0.125
+            del tensor
+        assert ours.input_path == ("zero-copy" if aligned else "staged")
+        seen.add(ours.input_path)
+    assert seen  # at least one path exercised for real in HOOMD
+
+
+def test_loggables_reach_table_and_gsd(hoomd, rng, tmp_path):
+    import io
+
+    import gsd.hoomd
+
+    pos, types, box = _fluid(hoomd, rng, n_side=5)
+    sim = make_simulation(hoomd, pos, types, box)
+    ours = tf_force(hoomd)
+    integrate(hoomd, sim, [ours])
+    logger = hoomd.logging.Logger(categories=["scalar", "string"])
+    logger.add(ours, quantities=["model_time", "input_path", "pair_count", "energy"])
+    out = io.StringIO()
+    sim.operations.writers.append(hoomd.write.Table(trigger=10, logger=logger, output=out))
+    gsd_logger = hoomd.logging.Logger(categories=["scalar"])
+    gsd_logger.add(ours, quantities=["model_time", "pair_count", "energy"])
+    path = tmp_path / "log.gsd"
+    sim.operations.writers.append(
+        hoomd.write.GSD(
+            filename=str(path), trigger=10, mode="wb", filter=hoomd.filter.Null(), logger=gsd_logger
+        )
+    )
+    sim.run(20)
+    sim.operations.writers[-1].flush()
+    table = out.getvalue()
+    assert "model_time" in table
+    assert "zero-copy" in table or "staged" in table
+    with gsd.hoomd.open(path) as traj:
+        key = next(k for k in traj[0].log if k.endswith("model_time"))
+        assert traj[-1].log[key][0] > 0
+
+
+# -- bad input -------------------------------------------------------------------------
+
+
+def test_pair_model_without_nlist_is_refused(hoomd):
+    from hoomd_mlx import TensorFlowForce
+
+    with pytest.raises(ConfigurationError, match="neighbor list"):
+        TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), r_cut=R_CUT)
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (lambda r, ti, tj: tf.reduce_sum(r, axis=1, keepdims=True), r"shape \(2, 1\)"),
+        (lambda r, ti, tj: tf.cast(tf.reduce_sum(r, axis=1), tf.float32), "float32 energies"),
+        (lambda r, ti, tj: (tf.reduce_sum(r, axis=1), r), "tuple"),
+    ],
+    ids=["shape", "dtype", "tuple"],
+)
+def test_bad_model_output_fails_at_attach(hoomd, rng, model, message):
+    from hoomd_mlx import TensorFlowForce
+
+    pos, types, box = lattice_config(rng, n_side=4)
+    sim = make_simulation(hoomd, pos, types, box)
+    force = TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)
+    integrate(hoomd, sim, [force])
+    with pytest.raises(ModelOutputError, match=message):
+        sim.run(0)
+
+
+def test_nan_energies_stop_the_run_naming_step_and_particle(hoomd, rng):
+    from hoomd_mlx import TensorFlowForce
+
+    poison = tf.Variable(0.0, dtype=tf.float64)
+    lj = LennardJones(LJ_PARAMS, TYPES)
+
+    def model(r, ti, tj):
+        return lj(r, ti, tj) + poison
+
+    pos, types, box = lattice_config(rng, n_side=4)
+    sim = make_simulation(hoomd, pos, types, box)
+    integrate(hoomd, sim, [TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)])
+    sim.run(5)
+    poison.assign(np.nan)
+    with pytest.raises(NonFiniteForceError, match=r"timestep 6 on particle tag \d+"):
+        sim.run(5)

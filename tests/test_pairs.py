@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from hoomd_mlx.plugin.pairs import NeighborPairs, bucket_capacity
+
+
+def _flat(neighbors, gap=2):
+    """HOOMD-style arrays with ``gap`` unused slots after each row."""
+    heads, flat = [], []
+    for row in neighbors:
+        heads.append(len(flat))
+        flat.extend(row + [999] * gap)
+    n_neigh = np.array([len(r) for r in neighbors], dtype=np.uint32)
+    return np.array(heads, dtype=np.uint64), n_neigh, np.array(flat, dtype=np.uint32)
+
+
+def test_half_list_pairs():
+    head, nn, nl = _flat([[1, 2], [2], [], [0]])
+    pairs = NeighborPairs.from_hoomd(head, nn, nl, half=True)
+    assert pairs.count == 4
+    got = sorted(zip(pairs.i[:4].tolist(), pairs.j[:4].tolist(), strict=True))
+    assert got == [(0, 1), (0, 2), (1, 2), (3, 0)]
+    assert pairs.capacity >= 64
+    assert not pairs.i[4:].any()
+
+
+def test_full_list_keeps_each_pair_once():
+    head, nn, nl = _flat([[1, 2], [0, 2], [0, 1]])
+    pairs = NeighborPairs.from_hoomd(head, nn, nl, half=False)
+    got = sorted(zip(pairs.i[: pairs.count].tolist(), pairs.j[: pairs.count].tolist(), strict=True))
+    assert got == [(0, 1), (0, 2), (1, 2)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 64, 65, 1000, 123457])
+def test_bucket_capacity_holds_and_is_coarse(n):
+    cap = bucket_capacity(n)
+    assert cap >= n
+    assert cap <= max(64, 1.25 * n + 64)
+
+
+def test_capacity_only_grows():
+    head, nn, nl = _flat([[1], []])
+    pairs = NeighborPairs.from_hoomd(head, nn, nl, half=True, capacity=4096)
+    assert pairs.capacity == 4096
