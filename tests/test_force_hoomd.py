@@ -67,9 +67,9 @@ def test_matches_native_lj(hoomd, rng, tilts):
     sim = make_simulation(hoomd, pos, types, box)
     native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
     ours = tf_force(hoomd)
-    thermo = integrate(hoomd, sim, [native, ours])
+    integrate(hoomd, sim, [native, ours])
     sim.run(0)
-    _ = thermo.pressure_tensor  # ask HOOMD for virials
+    sim.always_compute_pressure = True
     sim.run(1)
     assert np.abs(native.virials).max() > 0, "HOOMD computed no virials: the check would be empty"
     np.testing.assert_allclose(
@@ -81,6 +81,62 @@ def test_matches_native_lj(hoomd, rng, tilts):
         ours.virials, native.virials, rtol=1e-10, atol=1e-10 * np.abs(native.virials).max()
     )
     np.testing.assert_allclose(ours.virials.sum(0), native.virials.sum(0), rtol=1e-10, atol=1e-9)
+
+
+def _pressure_log(hoomd, sim, thermo, every):
+    import io
+
+    logger = hoomd.logging.Logger(categories=["scalar"])
+    logger.add(thermo, quantities=["pressure"])
+    out = io.StringIO()
+    sim.operations.writers.append(hoomd.write.Table(trigger=every, logger=logger, output=out))
+    return out
+
+
+def test_virial_on_the_steps_hoomd_asks_for_it(hoomd, rng):
+    """Pressure logged every 10 steps matches native; virials are computed only then."""
+    pos, types, box = _fluid(hoomd, rng, n_side=6)
+    logs, forces = [], []
+    for factory in (lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)), lambda: tf_force(hoomd)):
+        sim = make_simulation(hoomd, pos, types, box)
+        force = factory()
+        thermo = integrate(hoomd, sim, [force], dt=0.002)
+        out = _pressure_log(hoomd, sim, thermo, 10)
+        sim.run(100)
+        logs.append(np.loadtxt(out.getvalue().splitlines()[1:]))
+        forces.append(force)
+    np.testing.assert_allclose(logs[1], logs[0], rtol=1e-7)
+    assert np.abs(logs[0]).max() > 0
+    stats = forces[1]._engine.stats
+    assert stats.steps == 101
+    assert stats.virial_steps <= 12  # the 10 logged steps (and at most the first)
+
+
+def test_npt_follows_native(hoomd, rng):
+    """MTK barostat needs the virial every step: box and positions track native LJ."""
+    pos, types, box = _fluid(hoomd, rng, n_side=6)
+    volumes = []
+    for factory in (lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)), lambda: tf_force(hoomd)):
+        sim = make_simulation(hoomd, pos, types, box)
+        integrator = hoomd.md.Integrator(dt=0.002, forces=[factory()])
+        integrator.methods.append(
+            hoomd.md.methods.ConstantPressure(
+                filter=hoomd.filter.All(),
+                tauS=1.0,
+                S=2.0,
+                couple="xyz",
+                thermostat=hoomd.md.methods.thermostats.MTTK(kT=1.0, tau=0.5),
+            )
+        )
+        sim.operations.integrator = integrator
+        sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=1.0)
+        # run(0) first: native HOOMD's own trajectory differs by ~0.1% depending on whether
+        # the integrator was prepared by an earlier run (seen with md.pair.LJ alone).
+        sim.run(0)
+        sim.run(200)
+        volumes.append(sim.state.box.volume)
+    assert volumes[0] != pytest.approx(box[0] ** 3, rel=1e-3), "the barostat did not act"
+    assert volumes[1] == pytest.approx(volumes[0], rel=1e-8)
 
 
 def test_float32_model_close_to_native(hoomd, rng):
@@ -109,7 +165,7 @@ def test_shared_nlist_with_native_force(hoomd, rng):
 
 
 def _fluid(hoomd, rng, n_side=8, kT=1.0):
-    pos, types, box = lattice_config(rng, n_side=n_side, spacing=1.1, jitter=0.05)
+    pos, types, box = lattice_config(rng, n_side=n_side, spacing=1.35, jitter=0.05)
     return pos, types, box
 
 

@@ -58,7 +58,8 @@ def test_trained_model_runs_in_hoomd(rng):
     from hoomd_mlx import TensorFlowForce
 
     tf.keras.utils.set_random_seed(5)
-    pos, types, box = lattice_config(rng, n_side=5, spacing=1.15, jitter=0.05)
+    pos, types, box = lattice_config(rng, n_side=6, spacing=1.2, jitter=0.05)
+    types = np.zeros_like(types)
     sim = make_simulation(hoomd, pos, types, box)
     reference = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
     integrate(hoomd, sim, [reference], kT=1.0)

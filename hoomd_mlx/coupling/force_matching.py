@@ -93,7 +93,7 @@ class ForceMatching:
         self.model = model
         self.r_cut = float(r_cut)
         dtype = tf.as_dtype(getattr(model, "compute_dtype", "float32"))
-        self._step = make_step(model, many_body=False, dtype=dtype, jit_compile=False)
+        self._step = make_step(model, many_body=False, dtype=dtype, jit_compile=False, virial=False)
         self._rcut2 = tf.fill([n_types * n_types], tf.constant(self.r_cut**2, tf.float64))
         self._n_types = tf.constant(n_types, tf.int32)
         self._r_fill = tf.constant(self.r_cut, tf.float64)

@@ -10,20 +10,24 @@ future HOOMD renames them, this module is the only thing to change.
 from __future__ import annotations
 
 import importlib
+import math
+from collections.abc import Callable
 from typing import Any
 
-from hoomd_mlx.errors import HoomdNotFoundError
+from hoomd_mlx.errors import ConfigurationError, HoomdNotFoundError
 
 __all__ = [
     "attach_nlist",
-    "detach_nlist",
     "device_array",
     "host_array",
     "import_hoomd",
     "is_gpu",
+    "local_nlist_arrays",
+    "mark_virial_unused",
     "nlist_build_count",
-    "run_start_timestep",
+    "run_identity",
     "set_nlist_storage",
+    "virial_requested",
     "widen_nlist_cutoff",
 ]
 
@@ -51,16 +55,22 @@ def is_gpu(simulation: Any) -> bool:
     return isinstance(simulation.device, hoomd.device.GPU)
 
 
-def attach_nlist(nlist: Any, simulation: Any) -> None:
-    """Attach a neighbor list owned by a force, as ``md.pair.Pair`` does."""
+def attach_nlist(nlist: Any, simulation: Any) -> Callable[[], None]:
+    """Attach a neighbor list used by a force, as ``md.pair.Pair`` does.
+
+    Returns:
+        A function that detaches it again (call it from the force's detach hook).
+    """
+    if nlist._attached and nlist._simulation is not simulation:
+        raise ConfigurationError("this neighbor list belongs to another simulation; give the force a new one")
     if not nlist._attached:
         nlist._attach(simulation)
 
+    def release() -> None:
+        if nlist._attached:
+            nlist._detach()
 
-def detach_nlist(nlist: Any) -> None:
-    """Detach a neighbor list attached with `attach_nlist`."""
-    if nlist._attached:
-        nlist._detach()
+    return release
 
 
 def set_nlist_storage(nlist: Any, *, half: bool) -> None:
@@ -81,14 +91,34 @@ def widen_nlist_cutoff(nlist: Any, cutoffs: dict[tuple[str, str], float]) -> Non
             nlist.r_cut[pair] = r_cut
 
 
+def local_nlist_arrays(nlist: Any, simulation: Any, timestep: int, *, gpu: bool = False) -> Any:
+    """Context manager over HOOMD's neighbor-list arrays, up to date for ``timestep``.
+
+    ``NeighborList.cpu_local_nlist_arrays`` updates the list for
+    ``Simulation.timestep``, which inside a step is still the previous timestep while
+    forces are computed for the next one; the list would lag a step behind particle
+    sorts. This updates it for the timestep ``set_forces`` was called with, as
+    HOOMD's own pair forces do, then opens the same accessor the property returns.
+    """
+    md = importlib.import_module("hoomd.md")
+    nlist._cpp_obj.compute(timestep)
+    access = md.data.NeighborListLocalAccessGPU if gpu else md.data.NeighborListLocalAccess
+    return access(nlist, simulation.state)
+
+
 def nlist_build_count(nlist: Any) -> int:
     """int: Builds of the neighbor list since the current ``Simulation.run`` began."""
     return int(nlist._cpp_obj.num_builds)
 
 
-def run_start_timestep(simulation: Any) -> int:
-    """int: Timestep at which the current ``run`` started (build counts reset then)."""
-    return int(simulation.initial_timestep)
+def run_identity(simulation: Any) -> tuple[int, int]:
+    """(initial, final) timestep of the current ``Simulation.run`` call.
+
+    HOOMD resets neighbor-list build counts when a run starts, and may sort
+    particles (forcing an uncounted rebuild) at its first step, so a change of run
+    must be treated like a rebuild.
+    """
+    return int(simulation.initial_timestep), int(simulation.final_timestep)
 
 
 def host_array(hoomd_array: Any) -> Any:
@@ -105,3 +135,24 @@ def device_array(hoomd_gpu_array: Any) -> Any:
     import cupy
 
     return cupy.asarray(hoomd_gpu_array)
+
+
+def virial_requested(virial: Any) -> bool:
+    """bool: Whether HOOMD needs virials this step (pressure logged, NPT, ...).
+
+    HOOMD computes virials only on steps whose flags ask for the pressure tensor,
+    and ``CustomForceCompute`` zeroes the virial array before ``set_forces`` exactly
+    on those steps. Element [0, 0] is set to ``-0.0`` by `mark_virial_unused` after
+    a step without virials, so a zeroed (``+0.0``) element means "requested". A
+    stale value that happens to be exactly ``+0.0`` only costs one extra virial.
+    """
+    if virial.shape[0] == 0:
+        return False
+    value = float(virial[0, 0])
+    return value == 0.0 and math.copysign(1.0, value) > 0
+
+
+def mark_virial_unused(virial: Any) -> None:
+    """Leave the ``-0.0`` marker read by `virial_requested` (a step without virials)."""
+    if virial.shape[0]:
+        virial[0, 0] = -0.0

@@ -35,6 +35,7 @@ class StepStats:
 
     def __init__(self) -> None:
         self.steps = 0
+        self.virial_steps = 0
         self.model_seconds = 0.0
         self.last_model_seconds = 0.0
         self.pair_builds = 0
@@ -71,7 +72,7 @@ class ForceEngine:
         self.dtype = dtype
         self.stats = StepStats()
         self._jit = jit_compile
-        self._step = make_step(model, many_body=many_body, dtype=dtype, jit_compile=bool(jit_compile))
+        self._steps: dict[bool, Any] = {}
         n_types = len(type_names)
         table = np.zeros((n_types, n_types))
         for (a, b), r_cut in cutoffs.items():
@@ -128,12 +129,12 @@ class ForceEngine:
     def _tensors(pairs: NeighborPairs) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         return tf.constant(pairs.i), tf.constant(pairs.j), tf.constant(pairs.count, tf.int32)
 
-    def refresh_pairs(self, nlist: Any, simulation: Any) -> None:
+    def refresh_pairs(self, nlist: Any, simulation: Any, timestep: int) -> None:
         """Rebuild pair indices if HOOMD rebuilt its neighbor list since the last step."""
-        with nlist.cpu_local_nlist_arrays as arrays:
+        with _compat.local_nlist_arrays(nlist, simulation, timestep, gpu=False) as arrays:
             key = (
                 _compat.nlist_build_count(nlist),
-                _compat.run_start_timestep(simulation),
+                _compat.run_identity(simulation),
                 arrays.n_neigh.shape[0],
             )
             if key == self._pairs_key:
@@ -154,55 +155,88 @@ class ForceEngine:
             stats.capacities.add(self._pairs.capacity)
             logger.info("pair capacity %d (%d pairs)", self._pairs.capacity, self._pairs.count)
 
-    def _run_step(self, *args: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def _step(self, virial: bool) -> Any:
+        step = self._steps.get(virial)
+        if step is None:
+            step = make_step(
+                self.model,
+                many_body=self.many_body,
+                dtype=self.dtype,
+                jit_compile=bool(self._jit),
+                virial=virial,
+            )
+            self._steps[virial] = step
+        return step
+
+    def _run_step(self, virial: bool, *args: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         try:
-            return self._step(*args)
+            return self._step(virial)(*args)
         except _XLA_ERRORS as err:
             if self._jit != "auto":
                 raise
             logger.warning("XLA cannot compile this model (%s); running it without XLA", err)
             self._jit = False
-            self._step = make_step(self.model, many_body=self.many_body, dtype=self.dtype, jit_compile=False)
-            return self._step(*args)
+            self._steps.clear()
+            return self._step(virial)(*args)
 
     def evaluate(self, force: Any, timestep: int) -> None:
-        """Compute forces, energies and virials for the current step and write them."""
+        """Compute forces, energies (and virials when HOOMD wants them) and write them."""
         state = force._state
         box = state.box
         box_t = tf.constant([box.Lx, box.Ly, box.Lz, box.xy, box.xz, box.yz], tf.float64)
         pair_i, pair_j, n_pairs = self._pairs_tensors
-        with state.cpu_local_snapshot as snap:
+        with force.cpu_local_force_arrays as arrays, state.cpu_local_snapshot as snap:
+            virial_view = _compat.host_array(arrays.virial)
+            want_virial = _compat.virial_requested(virial_view)
             particles = snap.particles
-            postype = full_rows(_compat.host_array(particles.position), 4)
-            postype_t = self._positions(postype)
-            charges_t = (
-                self._charges(_compat.host_array(particles.charge)) if self.many_body else self._no_charges
-            )
+            postype_t = self._positions(full_rows(_compat.host_array(particles.position), 4))
+            charges_t = self._no_charges
+            if self.many_body:
+                charges_t = self._charges(_compat.host_array(particles.charge))
             start = time.perf_counter()
             force_energy, virial, finite = self._run_step(
-                postype_t, box_t, charges_t, pair_i, pair_j, n_pairs, self._rcut2, self._n_types, self._r_fill
+                want_virial,
+                postype_t,
+                box_t,
+                charges_t,
+                pair_i,
+                pair_j,
+                n_pairs,
+                self._rcut2,
+                self._n_types,
+                self._r_fill,
             )
             force_energy = force_energy.numpy()
             virial = virial.numpy()
             elapsed = time.perf_counter() - start
             del postype_t, charges_t  # views of HOOMD memory must not outlive the block
             if not bool(finite):
-                bad = np.flatnonzero(~np.isfinite(np.concatenate([force_energy, virial], axis=1)).all(axis=1))
-                tag = int(_compat.host_array(particles.tag)[bad[0]])
-                raise NonFiniteForceError(
-                    f"the model produced NaN or infinite energies or forces at timestep {timestep} "
-                    f"on particle tag {tag} ({bad.size} particles affected). Check the model near "
-                    "this configuration (overlapping particles, r -> 0 singularities, exploding weights)."
-                )
-        with force.cpu_local_force_arrays as arrays:
-            self._write(arrays, force_energy, virial)
+                self._raise_non_finite(force_energy, virial, _compat.host_array(particles.tag), timestep)
+            self._write(arrays, force_energy, virial if want_virial else None)
+            if not want_virial:
+                _compat.mark_virial_unused(virial_view)
         stats = self.stats
         stats.steps += 1
+        stats.virial_steps += int(want_virial)
         stats.last_model_seconds = elapsed
         stats.model_seconds += elapsed
         stats.pair_capacity = self._pairs.capacity
 
-    def _write(self, arrays: Any, force_energy: np.ndarray, virial: np.ndarray) -> None:
+    @staticmethod
+    def _raise_non_finite(
+        force_energy: np.ndarray, virial: np.ndarray, tags: np.ndarray, timestep: int
+    ) -> None:
+        bad_rows = ~np.isfinite(force_energy).all(axis=1)
+        if virial.shape[0]:
+            bad_rows |= ~np.isfinite(virial).all(axis=1)
+        bad = np.flatnonzero(bad_rows)
+        raise NonFiniteForceError(
+            f"the model produced NaN or infinite energies or forces at timestep {timestep} "
+            f"on particle tag {int(tags[bad[0]])} ({bad.size} particles affected). Check the model near "
+            "this configuration (overlapping particles, r -> 0 singularities, exploding weights)."
+        )
+
+    def _write(self, arrays: Any, force_energy: np.ndarray, virial: np.ndarray | None) -> None:
         force_view = _compat.host_array(arrays.force)
         if not self._force_layout_checked:
             energy_view = _compat.host_array(arrays.potential_energy)
@@ -211,4 +245,5 @@ class ForceEngine:
                 raise RuntimeError(f"unexpected HOOMD force layout (energy at byte offset {offset})")
             self._force_layout_checked = True
         np.copyto(full_rows(force_view, 4), force_energy)
-        np.copyto(_compat.host_array(arrays.virial), virial)
+        if virial is not None:
+            np.copyto(_compat.host_array(arrays.virial), virial)

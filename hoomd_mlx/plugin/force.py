@@ -104,6 +104,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
             raise ConfigurationError(f"dtype must be a floating-point dtype, got {self._dtype.name}")
         self._jit_compile = jit_compile
         self._engine: ForceEngine | None = None
+        self._release: Callable[[], None] | None = None
 
     # -- HOOMD hooks ----------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
         types = list(simulation.state.particle_types)
         cutoffs = self._cutoffs(types)
         if self._nlist is not None:
-            _compat.attach_nlist(self._nlist, simulation)
+            self._release = _compat.attach_nlist(self._nlist, simulation)
             # The storage HOOMD's own pair forces use on this device, so a shared list stays valid.
             _compat.set_nlist_storage(self._nlist, half=not gpu)
             _compat.widen_nlist_cutoff(self._nlist, cutoffs)
@@ -151,18 +152,18 @@ class TensorFlowForce(hoomd.md.force.Custom):
         self._engine.check_model(simulation.state.N_particles)
 
     def _detach_hook(self) -> None:
-        if self._nlist is not None:
-            _compat.detach_nlist(self._nlist)
+        # A closure made at attach: module globals may be gone when HOOMD detaches at exit.
+        release, self._release = self._release, None
+        if release is not None:
+            release()
         self._engine = None
-        parent = getattr(super(), "_detach_hook", None)
-        if parent is not None:
-            parent()
+        super()._detach_hook()
 
     def set_forces(self, timestep: int) -> None:
         """Evaluate the model and write forces, energies and virials (HOOMD calls this)."""
         engine = self._engine
         if self._nlist is not None:
-            engine.refresh_pairs(self._nlist, self._simulation)
+            engine.refresh_pairs(self._nlist, self._simulation, timestep)
         engine.evaluate(self, timestep)
 
     # -- properties and loggables --------------------------------------------------------

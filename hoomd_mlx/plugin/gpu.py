@@ -22,7 +22,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from hoomd_mlx.errors import GPUSupportError, NonFiniteForceError
+from hoomd_mlx.errors import GPUSupportError
 from hoomd_mlx.plugin import _compat
 from hoomd_mlx.plugin.engine import ForceEngine
 from hoomd_mlx.plugin.pairs import NeighborPairs
@@ -58,6 +58,10 @@ def _to_tf(cupy_array: Any) -> tf.Tensor:
     return tf.experimental.dlpack.from_dlpack(cupy_array.toDlpack())
 
 
+def _from_tf(cupy: Any, tensor: tf.Tensor) -> Any:
+    return cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(tensor))
+
+
 class GPUForceEngine(ForceEngine):
     """`ForceEngine` whose data stays on the GPU from HOOMD to TensorFlow and back."""
 
@@ -79,13 +83,13 @@ class GPUForceEngine(ForceEngine):
         self._positions.counts["staged"] += 1
         return _to_tf(self._staging)
 
-    def refresh_pairs(self, nlist: Any, simulation: Any) -> None:
+    def refresh_pairs(self, nlist: Any, simulation: Any, timestep: int) -> None:
         """Rebuild pairs on the device when HOOMD rebuilt its neighbor list."""
         cupy = self._cupy
-        with nlist.gpu_local_nlist_arrays as arrays:
+        with _compat.local_nlist_arrays(nlist, simulation, timestep, gpu=True) as arrays:
             key = (
                 _compat.nlist_build_count(nlist),
-                _compat.run_start_timestep(simulation),
+                _compat.run_identity(simulation),
                 arrays.n_neigh.shape[0],
             )
             if key == self._pairs_key:
@@ -115,17 +119,18 @@ class GPUForceEngine(ForceEngine):
         box = state.box
         box_t = tf.constant([box.Lx, box.Ly, box.Lz, box.xy, box.xz, box.yz], tf.float64)
         pair_i, pair_j, n_pairs = self._pairs_tensors
-        with state.gpu_local_snapshot as snap:
+        with force.gpu_local_force_arrays as arrays, state.gpu_local_snapshot as snap:
+            virial_view = _compat.device_array(arrays.virial)
+            want_virial = _compat.virial_requested(virial_view)
             particles = snap.particles
             postype = _widen(cupy, _compat.device_array(particles.position), 4)
-            charges = (
-                _to_tf(cupy.ascontiguousarray(_compat.device_array(particles.charge)))
-                if self.many_body
-                else self._no_charges
-            )
+            charges = self._no_charges
+            if self.many_body:
+                charges = _to_tf(cupy.ascontiguousarray(_compat.device_array(particles.charge)))
             cupy.cuda.runtime.deviceSynchronize()
             start = time.perf_counter()
             force_energy, virial, finite = self._run_step(
+                want_virial,
                 self._device_tensor(postype),
                 box_t,
                 charges,
@@ -139,21 +144,21 @@ class GPUForceEngine(ForceEngine):
             ok = bool(finite)
             elapsed = time.perf_counter() - start
             if not ok:
-                rows = cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(force_energy))
-                bad = cupy.flatnonzero(~cupy.isfinite(rows).all(axis=1))
-                tag = int(_compat.device_array(particles.tag)[int(bad[0])])
-                raise NonFiniteForceError(
-                    f"the model produced NaN or infinite energies or forces at timestep {timestep} "
-                    f"on particle tag {tag}"
+                self._raise_non_finite(
+                    _from_tf(cupy, force_energy).get(),
+                    _from_tf(cupy, virial).get(),
+                    _compat.device_array(particles.tag).get(),
+                    timestep,
                 )
-        with force.gpu_local_force_arrays as arrays:
             target = _widen(cupy, _compat.device_array(arrays.force), 4)
-            target[...] = cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(force_energy))
-            _compat.device_array(arrays.virial)[...] = cupy.from_dlpack(
-                tf.experimental.dlpack.to_dlpack(virial)
-            )
+            target[...] = _from_tf(cupy, force_energy)
+            if want_virial:
+                virial_view[...] = _from_tf(cupy, virial)
+            else:
+                _compat.mark_virial_unused(virial_view)
             cupy.cuda.runtime.deviceSynchronize()
         self.stats.steps += 1
+        self.stats.virial_steps += int(want_virial)
         self.stats.last_model_seconds = elapsed
         self.stats.model_seconds += elapsed
         self.stats.pair_capacity = self._pairs.capacity

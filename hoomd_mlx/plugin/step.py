@@ -74,9 +74,11 @@ def pack_postype(positions: np.ndarray, types: np.ndarray) -> np.ndarray:
 def _pair_geometry(postype, box, pair_i, pair_j, n_pairs, rcut2, n_types, r_fill):
     pos = postype[:, :3]
     types = types_from_postype(postype)
-    d = minimum_image(tf.gather(pos, pair_j) - tf.gather(pos, pair_i), box)
-    t_i = tf.gather(types, pair_i)
-    t_j = tf.gather(types, pair_j)
+    rec_i = tf.gather(postype, pair_i)
+    rec_j = tf.gather(postype, pair_j)
+    d = minimum_image(rec_j[:, :3] - rec_i[:, :3], box)
+    t_i = types_from_postype(rec_i)
+    t_j = types_from_postype(rec_j)
     r2 = tf.reduce_sum(d * d, axis=1)
     cutoff2 = tf.gather(rcut2, t_i * n_types + t_j)
     real = tf.range(tf.shape(pair_i)[0]) < n_pairs
@@ -93,13 +95,20 @@ def _pair_virial(d: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
     return -0.5 * tf.stack([dx * gx, dx * gy, dx * gz, dy * gy, dy * gz, dz * gz], axis=1)
 
 
-def _scatter_pairs(d, g, e_pair, pair_i, pair_j, n):
-    """Sum pair forces, half energies and half virials onto both particles."""
+def _scatter_pairs(d, g, e_pair, pair_i, pair_j, n, virial):
+    """Sum pair forces and half energies (and half virials) onto both particles.
+
+    Returns (N, 4) ``(force, energy)`` rows and (N, 6) virials, or None without ``virial``.
+    """
     half_e = 0.5 * e_pair[:, None]
+    index = tf.concat([pair_i, pair_j], axis=0)
+    if not virial:
+        rows = tf.concat([tf.concat([g, half_e], axis=1), tf.concat([-g, half_e], axis=1)], axis=0)
+        return tf.math.unsorted_segment_sum(rows, index, n), None
     w = _pair_virial(d, g)
     rows = tf.concat([tf.concat([g, half_e, w], axis=1), tf.concat([-g, half_e, w], axis=1)], axis=0)
-    index = tf.concat([pair_i, pair_j], axis=0)
-    return tf.math.unsorted_segment_sum(rows, index, n)
+    acc = tf.math.unsorted_segment_sum(rows, index, n)
+    return acc[:, :4], acc[:, 4:]
 
 
 def make_step(
@@ -108,6 +117,7 @@ def make_step(
     many_body: bool,
     dtype: tf.DType = tf.float64,
     jit_compile: bool = True,
+    virial: bool = True,
 ) -> tf.types.experimental.GenericFunction:
     """Compile the force step for ``model``.
 
@@ -117,6 +127,8 @@ def make_step(
         dtype: The dtype the model computes in; HOOMD's data stays ``float64`` and
             results are accumulated in ``float64``.
         jit_compile: Compile the step with XLA.
+        virial: Compute per-particle virials; without, ``virial`` is returned as a
+            (0, 6) tensor. HOOMD needs virials only on steps that compute pressure.
 
     Returns:
         A `tf.function` ``step(postype, box, charges, pair_i, pair_j, n_pairs, rcut2,
@@ -136,8 +148,7 @@ def make_step(
                 tape.watch(d_model)
                 e_pair = tf.where(mask, model(d_model, t_i, t_j), tf.zeros((), dtype))
             g = tf.cast(tape.gradient(e_pair, d_model), f64)
-            acc = _scatter_pairs(d, g, tf.cast(e_pair, f64), pair_i, pair_j, n)
-            force_energy, virial = acc[:, :4], acc[:, 4:]
+            force_energy, virials = _scatter_pairs(d, g, tf.cast(e_pair, f64), pair_i, pair_j, n, virial)
         else:
             pos_model = tf.cast(pos, dtype)
             with tf.GradientTape() as tape:
@@ -160,17 +171,18 @@ def make_step(
             g_pos = tf.cast(g_pos, f64)
             g_pair = tf.cast(tf.where(mask[:, None], g_pair, tf.zeros((), dtype)), f64)
             zero_e = tf.zeros_like(g_pair[:, 0])
-            acc = _scatter_pairs(d, g_pair, zero_e, pair_i, pair_j, n)
-            px, py, pz = tf.unstack(pos, axis=1)
-            gx, gy, gz = tf.unstack(g_pos, axis=1)
-            explicit = -tf.stack([px * gx, px * gy, px * gz, py * gy, py * gz, pz * gz], axis=1)
-            force = acc[:, :3] - g_pos
-            force_energy = tf.concat([force, tf.cast(energies, f64)[:, None]], axis=1)
-            virial = acc[:, 4:] + explicit
+            pair_part, virials = _scatter_pairs(d, g_pair, zero_e, pair_i, pair_j, n, virial)
+            force_energy = tf.concat([pair_part[:, :3] - g_pos, tf.cast(energies, f64)[:, None]], axis=1)
+            if virial:
+                px, py, pz = tf.unstack(pos, axis=1)
+                gx, gy, gz = tf.unstack(g_pos, axis=1)
+                virials += -tf.stack([px * gx, px * gy, px * gz, py * gy, py * gz, pz * gz], axis=1)
+        if virials is None:
+            virials = tf.zeros([0, 6], f64)
         finite = tf.logical_and(
-            tf.reduce_all(tf.math.is_finite(force_energy)), tf.reduce_all(tf.math.is_finite(virial))
+            tf.reduce_all(tf.math.is_finite(force_energy)), tf.reduce_all(tf.math.is_finite(virials))
         )
-        return force_energy, virial, finite
+        return force_energy, virials, finite
 
     signature = [
         tf.TensorSpec([None, 4], f64, name="postype"),

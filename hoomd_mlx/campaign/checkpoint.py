@@ -1,0 +1,332 @@
+"""The job-side helper: build-or-resume a HOOMD simulation, run it in checkpointed chunks.
+
+A job function receives a `JobContext` and uses it like this::
+
+    def run(params, job):
+        sim = job.simulation(lambda sim: sim.create_state_from_snapshot(make_frame(params)))
+        sim.operations.integrator = ...            # built the same way on every attempt
+        job.run(sim, steps=20_000)                 # resumes where the last attempt stopped
+        return {"pressure": ...}
+
+Checkpoints are GSD restart files written to a temporary name and `os.replace`d
+into place; the previous one is kept. Positions and velocities are also stored
+in float64 in the frame's log, so a resumed job continues from the exact state
+(GSD's schema keeps them in float32). A checkpoint whose checksum or frame does
+not read back is skipped in favour of the previous one.
+
+SIGTERM (a preemption notice) makes `JobContext.run` write a checkpoint after the
+current chunk (chunks are sized to about a second) and exit with
+`PREEMPTED_EXIT_CODE`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PREEMPTED_EXIT_CODE", "CheckpointPolicy", "JobContext", "Preempted"]
+
+logger = logging.getLogger(__name__)
+
+PREEMPTED_EXIT_CODE = 75
+"""int: Exit status of a job that checkpointed and stopped on SIGTERM (EX_TEMPFAIL)."""
+
+CHECKPOINT = "checkpoint.gsd"
+PREVIOUS = "checkpoint.prev.gsd"
+MANIFEST = "checkpoint.json"
+STEPS_LOG = "steps.jsonl"
+
+
+class Preempted(SystemExit):
+    """Raised inside a job after SIGTERM, once its checkpoint is safely written."""
+
+    def __init__(self) -> None:
+        super().__init__(PREEMPTED_EXIT_CODE)
+
+
+class CheckpointPolicy:
+    """When to checkpoint: every ``steps`` timesteps and/or every ``seconds`` of wall time.
+
+    Args:
+        steps: Checkpoint interval in timesteps (0: not by steps).
+        seconds: Checkpoint interval in wall-clock seconds (0: not by time).
+    """
+
+    def __init__(self, steps: int = 0, seconds: float = 0.0) -> None:
+        if steps <= 0 and seconds <= 0:
+            seconds = 60.0
+        self.steps = int(steps)
+        self.seconds = float(seconds)
+
+    def due(self, steps_since: int, seconds_since: float) -> bool:
+        """bool: Whether a checkpoint is due."""
+        return (self.steps > 0 and steps_since >= self.steps) or (
+            self.seconds > 0 and seconds_since >= self.seconds
+        )
+
+    @classmethod
+    def from_env(cls) -> CheckpointPolicy:
+        """The policy the campaign runner passes in ``HOOMD_MLX_CHECKPOINT`` (``steps,seconds``)."""
+        raw = os.environ.get("HOOMD_MLX_CHECKPOINT", "0,60")
+        steps, seconds = raw.split(",")
+        return cls(int(steps), float(seconds))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_replace(tmp: Path, final: Path) -> None:
+    with tmp.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+class JobContext:
+    """What a job function gets: its parameters, its directory, checkpoint/resume.
+
+    Args:
+        params: The design point.
+        directory: The job's own directory (created if needed).
+        policy: Checkpoint interval.
+        report: Callable receiving progress dicts (the runner relays them to the driver).
+
+    Attributes:
+        settings (dict): The spec's ``[job.settings]``.
+        resumed_from (int | None): Timestep of the checkpoint this attempt resumed from.
+    """
+
+    def __init__(
+        self,
+        params: dict[str, Any],
+        directory: str | Path,
+        policy: CheckpointPolicy | None = None,
+        report: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.params = dict(params)
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.policy = policy or CheckpointPolicy()
+        self._report = report or (lambda message: None)
+        self.settings: dict[str, Any] = {}
+        self._sigterm = False
+        self._thermostat_dof: list[float] = []
+        self.resumed_from: int | None = None
+
+    # -- files ------------------------------------------------------------------------
+
+    def path(self, name: str) -> Path:
+        """Path: ``name`` inside the job directory."""
+        return self.directory / name
+
+    def write_atomic(self, name: str, data: bytes | str) -> Path:
+        """Write a job output under a temporary name, then rename it into place."""
+        final = self.path(name)
+        tmp = final.with_name(final.name + ".tmp")
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+        _fsync_replace(tmp, final)
+        return final
+
+    def save_array(self, name: str, **arrays: np.ndarray) -> Path:
+        """Save analysis arrays as ``name`` (.npz), atomically."""
+        final = self.path(name)
+        tmp = final.with_name(final.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        _fsync_replace(tmp, final)
+        return final
+
+    # -- checkpoints ------------------------------------------------------------------
+
+    def latest_checkpoint(self) -> tuple[Path, int] | None:
+        """The newest checkpoint that reads back intact, with its timestep; None if none."""
+        manifest = self._manifest()
+        for name in (CHECKPOINT, PREVIOUS):
+            path = self.path(name)
+            entry = manifest.get(name)
+            if not path.exists() or entry is None:
+                continue
+            if _sha256(path) != entry["sha256"]:
+                logger.warning("checkpoint %s is corrupt (checksum mismatch); trying the previous one", path)
+                continue
+            try:
+                import gsd.hoomd
+
+                with gsd.hoomd.open(path, "r") as traj:
+                    step = int(traj[0].configuration.step)
+            except Exception as err:
+                logger.warning("checkpoint %s does not read back (%s); trying the previous one", path, err)
+                continue
+            return path, step
+        return None
+
+    def _manifest(self) -> dict:
+        try:
+            return json.loads(self.path(MANIFEST).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def checkpoint(self, sim: Any) -> Path:
+        """Write a checkpoint of ``sim`` now (atomically, keeping the previous one)."""
+        import hoomd
+
+        log = _exact_logger(hoomd, sim)
+        tmp = self.path(CHECKPOINT + ".tmp")
+        hoomd.write.GSD.write(
+            state=sim.state, filename=str(tmp), filter=hoomd.filter.All(), mode="wb", logger=log
+        )
+        manifest = self._manifest()
+        current = self.path(CHECKPOINT)
+        if current.exists() and CHECKPOINT in manifest:
+            os.replace(current, self.path(PREVIOUS))
+            manifest[PREVIOUS] = manifest[CHECKPOINT]
+        _fsync_replace(tmp, current)
+        manifest[CHECKPOINT] = {"sha256": _sha256(current), "step": int(sim.timestep)}
+        self.write_atomic(MANIFEST, json.dumps(manifest))
+        self._report({"event": "checkpoint", "step": int(sim.timestep)})
+        return current
+
+    # -- the simulation ---------------------------------------------------------------
+
+    def simulation(self, build: Callable[[Any], None], device: Any = None, seed: int = 0) -> Any:
+        """A ``hoomd.Simulation`` resumed from the last good checkpoint, or built by ``build(sim)``."""
+        import hoomd
+
+        sim = hoomd.Simulation(device=device or hoomd.device.CPU(), seed=seed)
+        found = self.latest_checkpoint()
+        if found is None:
+            build(sim)
+            return sim
+        path, step = found
+        sim.create_state_from_gsd(str(path))
+        self._thermostat_dof = _restore_exact(sim, path)
+        self.resumed_from = step
+        self._report({"event": "resumed", "step": step})
+        logger.info("resumed from %s at step %d", path.name, step)
+        return sim
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self._sigterm = True
+
+    def run(self, sim: Any, steps: int) -> None:
+        """Run until ``steps`` timesteps past the job's first step, checkpointing on the way.
+
+        The target is fixed on the first attempt (stored in the job directory), so a
+        resumed attempt ends at the same final timestep as an uninterrupted run.
+        """
+        target_file = self.path("target_step")
+        if target_file.exists():
+            final = int(target_file.read_text())
+        else:
+            final = int(sim.timestep) + int(steps)
+            self.write_atomic("target_step", str(final))
+        if self._thermostat_dof:
+            _set_thermostat_dof(sim, self._thermostat_dof)  # the integrator exists now
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        chunk, last_step, last_time = 100, int(sim.timestep), time.monotonic()
+        start_step = int(sim.timestep)
+        try:
+            while sim.timestep < final:
+                n = min(chunk, final - int(sim.timestep))
+                t0 = time.monotonic()
+                sim.run(n)
+                elapsed = time.monotonic() - t0
+                chunk = max(1, min(100_000, int(n / max(elapsed, 1e-6))))  # about one second per chunk
+                if self._sigterm:
+                    self.checkpoint(sim)
+                    self._log_steps(start_step, int(sim.timestep), "preempted")
+                    raise Preempted()
+                if self.policy.due(int(sim.timestep) - last_step, time.monotonic() - last_time):
+                    self.checkpoint(sim)
+                    last_step, last_time = int(sim.timestep), time.monotonic()
+            self._log_steps(start_step, int(sim.timestep), "finished")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _log_steps(self, start: int, end: int, how: str) -> None:
+        with self.path(STEPS_LOG).open("a") as f:
+            f.write(json.dumps({"start": start, "end": end, "how": how, "pid": os.getpid()}) + "\n")
+
+
+def _exact_logger(hoomd: Any, sim: Any) -> Any:
+    """A HOOMD logger carrying float64 positions, velocities and thermostat state."""
+    snapshot = sim.state.get_snapshot()
+    position = np.asarray(snapshot.particles.position, dtype=np.float64)
+    velocity = np.asarray(snapshot.particles.velocity, dtype=np.float64)
+    dof = _thermostat_dof(sim)
+
+    class ExactState(metaclass=hoomd.logging.Loggable):
+        @hoomd.logging.log(category="sequence")
+        def exact_position(self):
+            return position
+
+        @hoomd.logging.log(category="sequence")
+        def exact_velocity(self):
+            return velocity
+
+        @hoomd.logging.log(category="sequence")
+        def thermostat_dof(self):
+            return dof
+
+    logger = hoomd.logging.Logger(categories=["sequence"])
+    logger.add(ExactState(), quantities=["exact_position", "exact_velocity", "thermostat_dof"])
+    return logger
+
+
+def _logged(frame_log: dict, name: str) -> np.ndarray | None:
+    for key, value in frame_log.items():
+        if key.endswith("/" + name):
+            return np.asarray(value)
+    return None
+
+
+def _restore_exact(sim: Any, path: Path) -> list[float]:
+    """Overwrite the float32 GSD positions/velocities with the float64 copies; return thermostat DOF."""
+    import gsd.hoomd
+
+    with gsd.hoomd.open(path, "r") as traj:
+        frame_log = dict(traj[0].log)
+    position = _logged(frame_log, "exact_position")
+    if position is not None:
+        snapshot = sim.state.get_snapshot()
+        snapshot.particles.position[:] = position.reshape(-1, 3)
+        snapshot.particles.velocity[:] = _logged(frame_log, "exact_velocity").reshape(-1, 3)
+        sim.state.set_snapshot(snapshot)
+    dof = _logged(frame_log, "thermostat_dof")
+    return [] if dof is None else [float(x) for x in dof.ravel()]
+
+
+def _thermostats(sim: Any) -> list:
+    integrator = sim.operations.integrator
+    if integrator is None:
+        return []
+    found = []
+    for method in integrator.methods:
+        thermostat = getattr(method, "thermostat", None)
+        if thermostat is not None and hasattr(thermostat, "translational_dof"):
+            found.append(thermostat)
+    return found
+
+
+def _thermostat_dof(sim: Any) -> np.ndarray:
+    values = []
+    for thermostat in _thermostats(sim):
+        values += [thermostat.translational_dof, thermostat.rotational_dof]
+    return np.asarray(values, dtype=np.float64)
+
+
+def _set_thermostat_dof(sim: Any, values: list[float]) -> None:
+    for thermostat, k in zip(_thermostats(sim), range(0, len(values), 2), strict=False):
+        thermostat.translational_dof, thermostat.rotational_dof = values[k], values[k + 1]

@@ -1,0 +1,173 @@
+"""Design spaces: parameters with ranges or sets, sampled by grid, Latin hypercube, Sobol or a list.
+
+A design point is a plain ``dict`` of parameter values; its identity is a hash of
+the sorted items (`job_id`), so the same point always maps to the same job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import qmc
+
+from hoomd_mlx.errors import ConfigurationError
+
+__all__ = ["SAMPLERS", "DesignSpace", "Parameter", "job_id"]
+
+SAMPLERS = ("grid", "lhs", "sobol", "list")
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return float(repr(float(value)))
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def job_id(params: Mapping[str, Any]) -> str:
+    """str: 16 hex digits of the SHA-256 of the sorted parameters (a job's identity)."""
+    blob = json.dumps({k: _canonical(v) for k, v in sorted(params.items())}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One design parameter: a continuous range ``[low, high]`` or a set of values.
+
+    Attributes:
+        name: Parameter name, as the job function receives it.
+        low: Lower bound of a range (None for a set).
+        high: Upper bound of a range (None for a set).
+        values: The allowed values of a set (empty for a range).
+        points: Grid points across a range for ``grid`` sampling.
+        integer: Round sampled range values to integers.
+    """
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    values: tuple = ()
+    points: int = 0
+    integer: bool = False
+
+    @property
+    def is_range(self) -> bool:
+        """bool: Whether this parameter is a continuous range."""
+        return not self.values
+
+    def grid(self) -> list:
+        """list: The grid values (the set itself, or ``points`` evenly spaced over the range)."""
+        if not self.is_range:
+            return list(self.values)
+        return [self._cast(v) for v in np.linspace(self.low, self.high, self.points)]
+
+    def from_unit(self, u: np.ndarray) -> list:
+        """list: Map samples in [0, 1) onto the parameter (range: affine; set: by index)."""
+        if self.is_range:
+            return [self._cast(self.low + x * (self.high - self.low)) for x in u]
+        index = np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
+        return [self.values[i] for i in index]
+
+    def _cast(self, value: float) -> float | int:
+        return round(value) if self.integer else float(value)
+
+
+@dataclass(frozen=True)
+class DesignSpace:
+    """Parameters and how to sample them.
+
+    Attributes:
+        parameters: The parameters, in spec order.
+        sampler: ``"grid"``, ``"lhs"``, ``"sobol"`` or ``"list"``.
+        samples: Number of points for ``lhs`` and ``sobol``.
+        seed: Seed of the random samplers.
+        points: Explicit points for ``"list"``.
+    """
+
+    parameters: tuple[Parameter, ...]
+    sampler: str = "grid"
+    samples: int = 0
+    seed: int = 0
+    points: tuple[Mapping[str, Any], ...] = field(default=())
+
+    def sample(self) -> list[dict[str, Any]]:
+        """list[dict]: The design points, deterministic for a given spec."""
+        names = [p.name for p in self.parameters]
+        if self.sampler == "list":
+            return [dict(p) for p in self.points]
+        if self.sampler == "grid":
+            return [
+                dict(zip(names, combo, strict=True))
+                for combo in itertools.product(*(p.grid() for p in self.parameters))
+            ]
+        d = len(self.parameters)
+        if self.sampler == "lhs":
+            unit = qmc.LatinHypercube(d=d, seed=self.seed).random(self.samples)
+        else:
+            engine = qmc.Sobol(d=d, scramble=True, seed=self.seed)
+            unit = engine.random_base2(math.ceil(math.log2(max(self.samples, 1))))[: self.samples]
+        columns = [p.from_unit(unit[:, k]) for k, p in enumerate(self.parameters)]
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any], where: str = "design") -> DesignSpace:
+        """Build from the ``[design]`` table of a spec, naming the key at fault on error."""
+        known = {"sampler", "samples", "seed", "parameters", "points"}
+        for key in table:
+            if key not in known:
+                raise ConfigurationError(f"unknown key {where}.{key}; expected one of {sorted(known)}")
+        sampler = table.get("sampler", "grid")
+        if sampler not in SAMPLERS:
+            raise ConfigurationError(f"{where}.sampler = {sampler!r}; expected one of {list(SAMPLERS)}")
+        if sampler == "list":
+            points = table.get("points")
+            if not points:
+                raise ConfigurationError(f"{where}.points must list at least one point for sampler 'list'")
+            return cls(parameters=(), sampler="list", points=tuple(dict(p) for p in points))
+        raw = table.get("parameters")
+        if not raw:
+            raise ConfigurationError(f"{where}.parameters is empty; give at least one parameter")
+        parameters = tuple(
+            _parameter(name, spec, f"{where}.parameters.{name}", sampler) for name, spec in raw.items()
+        )
+        samples = int(table.get("samples", 0))
+        if sampler in ("lhs", "sobol") and samples <= 0:
+            raise ConfigurationError(
+                f"{where}.samples must be a positive number of points for sampler {sampler!r}"
+            )
+        return cls(parameters=parameters, sampler=sampler, samples=samples, seed=int(table.get("seed", 0)))
+
+
+def _parameter(name: str, spec: Any, where: str, sampler: str) -> Parameter:
+    if isinstance(spec, Sequence) and not isinstance(spec, str):
+        spec = {"values": list(spec)}
+    if not isinstance(spec, Mapping):
+        raise ConfigurationError(f"{where} must be a table (range = [lo, hi] or values = [...]) or a list")
+    known = {"range", "values", "points", "integer"}
+    for key in spec:
+        if key not in known:
+            raise ConfigurationError(f"unknown key {where}.{key}; expected one of {sorted(known)}")
+    if "values" in spec:
+        values = tuple(spec["values"])
+        if not values:
+            raise ConfigurationError(f"{where}.values is empty; give at least one value")
+        return Parameter(name, values=values)
+    if "range" not in spec:
+        raise ConfigurationError(f"{where} needs range = [low, high] or values = [...]")
+    low, high = (float(x) for x in spec["range"])
+    if not high > low:
+        raise ConfigurationError(
+            f"{where}.range = [{low}, {high}] is empty; the upper bound must exceed the lower"
+        )
+    points = int(spec.get("points", 0))
+    if sampler == "grid" and points < 2:
+        raise ConfigurationError(f"{where}.points must be >= 2 for grid sampling of a range")
+    return Parameter(name, low=low, high=high, points=points, integer=bool(spec.get("integer", False)))

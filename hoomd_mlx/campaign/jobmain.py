@@ -1,0 +1,81 @@
+"""The job subprocess: ``python -m hoomd_mlx.campaign.jobmain TASK.json``.
+
+Locks the job directory (so an attempt orphaned by a lost worker and its
+replacement never run at once), exits early if the job is already done, calls
+the job function with a `JobContext`, runs the spec's analyses on
+``trajectory.gsd`` and writes ``result.json`` atomically. Progress goes to
+stdout as JSON lines. If the worker that started it dies, a watchdog sends it
+SIGTERM, so it checkpoints and exits like a preempted job.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from hoomd_mlx.campaign.analysis import run_analyses
+from hoomd_mlx.campaign.checkpoint import CheckpointPolicy, JobContext
+from hoomd_mlx.campaign.spec import resolve_function
+
+TRAJECTORY = "trajectory.gsd"
+
+
+def _report(message: dict) -> None:
+    print(json.dumps(message), flush=True)
+
+
+def _watch_parent() -> None:
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def main(task_file: str) -> int:
+    """Run the job described in ``task_file``; the process exit status tells how it ended."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    task = json.loads(Path(task_file).read_text())
+    directory = Path(task["directory"])
+    _watch_parent()
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result_file = directory / "result.json"
+        if result_file.exists():
+            _report({"event": "already-done"})
+            return 0
+        function = resolve_function(task["function"], tuple(task["search_path"]))
+        job = JobContext(
+            task["params"],
+            directory,
+            CheckpointPolicy(task["checkpoint_steps"], task["checkpoint_seconds"]),
+            report=_report,
+        )
+        job.settings = dict(task["settings"])
+        start = time.monotonic()
+        result = dict(function(task["params"], job) or {})
+        trajectory = directory / TRAJECTORY
+        if task["analyses"] and trajectory.exists():
+            arrays, summary = run_analyses(trajectory, tuple(task["analyses"]))
+            job.save_array("analysis.npz", **arrays)
+            result.update(summary)
+        outcome = {"result": result, "runtime": time.monotonic() - start, "resumed_from": job.resumed_from}
+        job.write_atomic("result.json", json.dumps(outcome))
+        _report({"event": "finished"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

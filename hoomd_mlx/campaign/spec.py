@@ -1,0 +1,194 @@
+"""Campaign specs: a TOML file validated into dataclasses, with errors that name the key.
+
+Example (``campaigns/lj_fluid.toml``)::
+
+    [campaign]
+    name = "lj_fluid"
+    completion = 1.0              # stop when this share of the bag is done
+
+    [design]
+    sampler = "grid"              # grid | lhs | sobol | list
+    seed = 1
+    [design.parameters]
+    density = { range = [0.6, 0.85], points = 4 }
+    kT = { values = [1.0, 1.5] }
+
+    [job]
+    function = "lj_fluid:run"     # module:function; modules next to the spec are importable
+    [job.settings]                # passed to the job as job.settings
+    steps = 4000
+
+    [[analysis]]
+    kind = "rdf"
+    bins = 100
+    r_max = 3.0
+
+    [resources]
+    workers = 2
+    threads_per_worker = 1
+    retries = 2                   # failures of the job's own code; lost workers do not count
+    checkpoint_steps = 1000
+    checkpoint_seconds = 0
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hoomd_mlx.campaign.design import DesignSpace
+from hoomd_mlx.errors import ConfigurationError
+
+__all__ = ["ANALYSES", "CampaignSpec", "JobSpec", "Resources", "load_spec", "resolve_function"]
+
+ANALYSES = {
+    "rdf": {"bins": 100, "r_max": 3.0, "frames": 0},
+    "density_profile": {"axis": "z", "bins": 50, "frames": 0, "blocks": 5},
+    "msd": {"frames": 0},
+}
+"""dict: The freud analyses a spec can ask for, with their settings' defaults."""
+
+_TOP = {"campaign", "design", "job", "analysis", "resources", "cluster", "surrogate"}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """The job: a ``module:function`` and settings passed to it."""
+
+    function: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Workers, threads, retry budget and checkpoint interval."""
+
+    workers: int = 2
+    threads_per_worker: int = 1
+    retries: int = 2
+    checkpoint_steps: int = 0
+    checkpoint_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """A validated campaign spec."""
+
+    name: str
+    design: DesignSpace
+    job: JobSpec
+    analyses: tuple[Mapping[str, Any], ...] = ()
+    resources: Resources = field(default_factory=Resources)
+    completion: float = 1.0
+    cluster: Mapping[str, Any] = field(default_factory=dict)
+    surrogate: Mapping[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    @property
+    def search_path(self) -> tuple[str, ...]:
+        """tuple[str, ...]: Directories added to ``sys.path`` to import the job function."""
+        return (str(self.source.parent.resolve()),) if self.source else ()
+
+
+def _check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ConfigurationError(f"unknown key {where}{key}; expected one of {sorted(known)}")
+
+
+def _resources(table: Mapping[str, Any]) -> Resources:
+    known = {f for f in Resources.__dataclass_fields__}
+    _check_keys(table, known, "resources.")
+    res = Resources(**table)
+    for name in ("workers", "threads_per_worker"):
+        if int(getattr(res, name)) < 1:
+            raise ConfigurationError(f"resources.{name} must be >= 1")
+    if res.retries < 0:
+        raise ConfigurationError("resources.retries must be >= 0")
+    if res.checkpoint_steps < 0 or res.checkpoint_seconds < 0:
+        raise ConfigurationError("resources.checkpoint_steps and checkpoint_seconds must be >= 0")
+    return res
+
+
+def _analyses(items: Any) -> tuple[dict, ...]:
+    if isinstance(items, Mapping):
+        items = [items]
+    out = []
+    for k, item in enumerate(items or []):
+        kind = item.get("kind")
+        if kind not in ANALYSES:
+            raise ConfigurationError(f"analysis[{k}].kind = {kind!r}; expected one of {sorted(ANALYSES)}")
+        _check_keys(item, {"kind", *ANALYSES[kind]}, f"analysis[{k}].")
+        out.append({**ANALYSES[kind], **item})
+    return tuple(out)
+
+
+def load_spec(path: str | Path) -> CampaignSpec:
+    """Read and validate a campaign spec (TOML).
+
+    Raises:
+        ConfigurationError: Naming the key at fault and what is expected.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise ConfigurationError(f"campaign spec {path} does not exist") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigurationError(f"campaign spec {path} is not valid TOML: {err}") from err
+    return spec_from_mapping(raw, source=path)
+
+
+def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> CampaignSpec:
+    """Validate an already-parsed spec."""
+    _check_keys(raw, _TOP, "")
+    campaign = dict(raw.get("campaign", {}))
+    _check_keys(campaign, {"name", "completion"}, "campaign.")
+    completion = float(campaign.get("completion", 1.0))
+    if not 0 < completion <= 1:
+        raise ConfigurationError(f"campaign.completion = {completion}; expected a fraction in (0, 1]")
+    if "design" not in raw:
+        raise ConfigurationError("the spec has no [design] table")
+    job = dict(raw.get("job", {}))
+    _check_keys(job, {"function", "settings"}, "job.")
+    if "function" not in job:
+        raise ConfigurationError("job.function is missing; give 'module:function'")
+    if ":" not in job["function"]:
+        raise ConfigurationError(f"job.function = {job['function']!r}; expected 'module:function'")
+    spec = CampaignSpec(
+        name=str(campaign.get("name", source.stem if source else "campaign")),
+        design=DesignSpace.from_mapping(raw["design"]),
+        job=JobSpec(function=job["function"], settings=dict(job.get("settings", {}))),
+        analyses=_analyses(raw.get("analysis")),
+        resources=_resources(raw.get("resources", {})),
+        completion=completion,
+        cluster=dict(raw.get("cluster", {})),
+        surrogate=dict(raw.get("surrogate", {})),
+        source=source,
+    )
+    resolve_function(spec.job.function, spec.search_path)  # fail now, not on a worker
+    return spec
+
+
+def resolve_function(target: str, search_path: tuple[str, ...] = ()) -> Any:
+    """Import ``module:function`` (``search_path`` first); errors name what is missing."""
+    module_name, _, name = target.partition(":")
+    for entry in reversed(search_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigurationError(
+            f"job.function = {target!r}: module {module_name!r} cannot be imported ({err}); "
+            f"put it next to the spec or on PYTHONPATH"
+        ) from err
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise ConfigurationError(f"job.function = {target!r}: {module_name} has no function {name!r}")
+    return function
