@@ -164,7 +164,7 @@ class ForceEngine:
                 dtype=self.dtype,
                 jit_compile=bool(self._jit),
                 virial=virial,
-            )
+            ).get_concrete_function()  # skips tf.function's per-call argument binding (~0.5 ms)
             self._steps[virial] = step
         return step
 
