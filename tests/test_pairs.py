@@ -42,3 +42,17 @@ def test_capacity_only_grows():
     head, nn, nl = _flat([[1], []])
     pairs = NeighborPairs.from_hoomd(head, nn, nl, half=True, capacity=4096)
     assert pairs.capacity == 4096
+
+
+def test_device_path_matches_host_path():
+    """The searchsorted construction the GPU (CuPy) path uses gives the same pairs."""
+    import types
+
+    numpy_like = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("_")})
+    head, nn, nl = _flat([[1, 2, 5], [], [3], [4, 5], [], [0]])
+    for half in (True, False):
+        host = NeighborPairs.from_hoomd(head, nn, nl, half=half)
+        device = NeighborPairs.from_hoomd(head, nn, nl, half=half, xp=numpy_like)
+        assert device.count == host.count
+        np.testing.assert_array_equal(device.i, host.i)
+        np.testing.assert_array_equal(device.j, host.j)
