@@ -20,6 +20,68 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_run(args: argparse.Namespace) -> int:
+    from hoomd_mlx.campaign.runner import run_campaign, spec_summary
+    from hoomd_mlx.campaign.spec import load_spec
+
+    spec = load_spec(args.spec)
+    directory = Path(args.dir or Path("runs") / spec.name)
+    if args.dry_run:
+        print(json.dumps({**spec_summary(spec), "directory": str(directory)}, indent=2))
+        return 0
+    summary = run_campaign(spec, directory, workers=args.workers, scheduler=args.scheduler, announce=print)
+    print(json.dumps(summary["counts"]))
+    print(f"status: hoomd-mlx campaign status {directory}; report: hoomd-mlx campaign report {directory}")
+    return 0 if summary["counts"]["failed"] == 0 else 1
+
+
+def _campaign_status(args: argparse.Namespace) -> int:
+    from hoomd_mlx.campaign.status import campaign_status, format_status
+
+    status = campaign_status(args.dir)
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0
+
+
+def _campaign_report(args: argparse.Namespace) -> int:
+    from hoomd_mlx.campaign.report import write_report
+
+    print(f"report: {write_report(args.dir)}")
+    return 0
+
+
+def _campaign_export(args: argparse.Namespace) -> int:
+    from hoomd_mlx.campaign.ledger import Ledger
+
+    with Ledger.in_directory(args.dir) as ledger:
+        print(f"wrote {ledger.export(args.output)}")
+    return 0
+
+
+def _add_campaign(sub: argparse._SubParsersAction) -> None:
+    campaign = sub.add_parser("campaign", help="run, watch and report campaigns of HOOMD jobs on Dask")
+    verbs = campaign.add_subparsers(dest="verb", required=True)
+    run = verbs.add_parser("run", help="run or resume a campaign")
+    run.add_argument("spec", help="campaign spec (TOML)")
+    run.add_argument("--dir", help="campaign directory (default runs/<name>)")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="LocalCluster workers (default: the spec's)")
+    where.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    run.add_argument("--dry-run", action="store_true", help="validate the spec and show the plan only")
+    run.set_defaults(func=_campaign_run)
+    status = verbs.add_parser("status", help="counts, running jobs, failures")
+    status.add_argument("dir", help="campaign directory")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_campaign_status)
+    report = verbs.add_parser("report", help="Markdown summary with PNG plots in DIR/report/")
+    report.add_argument("dir", help="campaign directory")
+    report.set_defaults(func=_campaign_report)
+    export = verbs.add_parser("export", help="results to CSV or Parquet (by suffix)")
+    export.add_argument("dir", help="campaign directory")
+    export.add_argument("output", help="results.csv or results.parquet")
+    export.set_defaults(func=_campaign_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """argparse.ArgumentParser: The ``hoomd-mlx`` parser with its subcommands."""
     parser = argparse.ArgumentParser(prog="hoomd-mlx", description="HOOMD-blue + TensorFlow for MD campaigns")
@@ -30,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=2000, help="timesteps per run (default 2000)")
     demo.add_argument("--output", default="demo-output", help="output directory (default demo-output)")
     demo.set_defaults(func=_demo)
+    _add_campaign(sub)
     return parser
 
 
@@ -38,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("distributed", "tensorflow", "absl"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if args.verbose < 2 else level)
     from hoomd_mlx.errors import HoomdMlxError
 
     try:

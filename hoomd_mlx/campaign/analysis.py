@@ -15,14 +15,25 @@ import freud
 import gsd.hoomd
 import numpy as np
 
-__all__ = ["block_error", "density_profile", "msd", "rdf", "run_analyses"]
+__all__ = ["block_error", "density_profile", "msd", "rdf", "run_analyses", "unique_frames"]
+
+
+def unique_frames(path: Path) -> list:
+    """Frames of a trajectory in step order, one per step.
+
+    A job that resumed from a checkpoint appends again the frames written between
+    that checkpoint and the interruption; the later copy of a step wins.
+    """
+    by_step = {}
+    with gsd.hoomd.open(path, "r") as traj:
+        for frame in traj:
+            by_step[int(frame.configuration.step)] = frame
+    return [by_step[step] for step in sorted(by_step)]
 
 
 def _frames(path: Path, count: int) -> list:
-    with gsd.hoomd.open(path, "r") as traj:
-        n = len(traj)
-        start = max(0, n - count) if count else 0
-        return [traj[k] for k in range(start, n)]
+    frames = unique_frames(path)
+    return frames[-count:] if count else frames
 
 
 def _box(frame) -> freud.box.Box:

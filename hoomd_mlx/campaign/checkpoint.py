@@ -198,6 +198,32 @@ class JobContext:
         self._report({"event": "checkpoint", "step": int(sim.timestep)})
         return current
 
+    def trajectory(self, sim: Any, trigger: int, logger: Any = None, name: str = "trajectory.gsd") -> Any:
+        """A ``hoomd.write.GSD`` appending to the job's trajectory across attempts (added to ``sim``).
+
+        A trajectory left unreadable by a killed attempt is set aside (``.corrupt``) and
+        a new one started; duplicated steps after a resume are resolved by
+        `hoomd_mlx.campaign.analysis.unique_frames`.
+        """
+        import gsd.hoomd
+        import hoomd
+
+        path = self.path(name)
+        mode = "wb"
+        if path.exists():
+            try:
+                with gsd.hoomd.open(path, "r") as traj:
+                    mode = "ab" if len(traj) else "wb"
+            except Exception as err:
+                logger_ = logging.getLogger(__name__)
+                logger_.warning("trajectory %s unreadable (%s); starting a new one", path, err)
+                os.replace(path, path.with_name(path.name + ".corrupt"))
+        writer = hoomd.write.GSD(
+            filename=str(path), trigger=hoomd.trigger.Periodic(int(trigger)), mode=mode, logger=logger
+        )
+        sim.operations.writers.append(writer)
+        return writer
+
     # -- the simulation ---------------------------------------------------------------
 
     def simulation(self, build: Callable[[Any], None], device: Any = None, seed: int = 0) -> Any:

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     params TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending',
     attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
     preemptions INTEGER NOT NULL DEFAULT 0,
     worker TEXT,
     submitted REAL,
@@ -59,6 +60,7 @@ class JobRecord:
     params: dict
     state: str
     attempts: int
+    failures: int
     preemptions: int
     worker: str | None
     submitted: float | None
@@ -174,7 +176,7 @@ class Ledger:
         self.event("preempted", job, reason)
 
     def mark_failed(self, job: str, error: str, *, final: bool) -> None:
-        """The job's own code failed; ``final`` when its retry budget is spent."""
+        """The job's own code failed (counted in ``failures``); ``final`` when its retries are spent."""
         self._write(
             "UPDATE jobs SET state=?, error=? WHERE id=?", ("failed" if final else "pending", error, job)
         )
@@ -227,6 +229,18 @@ class Ledger:
         if row is None:
             raise KeyError(job)
         return _record(row)
+
+    def attempts_histogram(self) -> dict[int, int]:
+        """dict[int, int]: Number of jobs per number of attempts."""
+        return {
+            int(a): n for a, n in self._db.execute("SELECT attempts, COUNT(*) FROM jobs GROUP BY attempts")
+        }
+
+    def totals(self) -> dict[str, int]:
+        """dict[str, int]: Lost workers and job-code failures summed over all jobs."""
+        row = self._db.execute("SELECT COALESCE(SUM(preemptions), 0), COALESCE(SUM(failures), 0) FROM jobs")
+        preemptions, failures = row.fetchone()
+        return {"preemptions": int(preemptions), "job_failures": int(failures)}
 
     def events(self, kind: str | None = None) -> list[dict]:
         """list[dict]: The event log (of one ``kind``)."""

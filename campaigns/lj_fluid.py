@@ -1,0 +1,78 @@
+"""Job function of the Lennard-Jones fluid campaigns (``lj_fluid.toml``, ``lj_fluid_tf.toml``).
+
+One job: N LJ particles at a density and temperature, NVT (Bussi), with the force
+either HOOMD's own ``md.pair.LJ`` or the same LJ through ``hoomd_mlx.TensorFlowForce``
+(``job.settings["force"] = "tensorflow"``). Outputs: mean pressure and potential energy
+per particle over the production frames; the RDF comes from the spec's analysis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _lattice(hoomd, n_side: int, density: float, kT: float):
+    import gsd.hoomd
+
+    n = n_side**3
+    length = (n / density) ** (1 / 3)
+    grid = np.stack(np.meshgrid(*[np.arange(n_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    frame = gsd.hoomd.Frame()
+    frame.particles.N = n
+    frame.particles.position = (grid + 0.5) * (length / n_side) - length / 2
+    frame.particles.typeid = np.zeros(n, dtype=np.int32)
+    frame.particles.types = ["A"]
+    frame.configuration.box = [length, length, length, 0, 0, 0]
+    return frame
+
+
+def _force(hoomd, kind: str):
+    nlist = hoomd.md.nlist.Cell(buffer=0.4)
+    if kind == "tensorflow":
+        from hoomd_mlx import TensorFlowForce
+        from hoomd_mlx.coupling import LennardJones
+
+        model = LennardJones({("A", "A"): {"epsilon": 1.0, "sigma": 1.0}}, ["A"])
+        return TensorFlowForce(model, nlist=nlist, r_cut=2.5)
+    lj = hoomd.md.pair.LJ(nlist=nlist, default_r_cut=2.5)
+    lj.params[("A", "A")] = {"epsilon": 1.0, "sigma": 1.0}
+    return lj
+
+
+def run(params: dict, job) -> dict:
+    """Run one state point; return its scalar results."""
+    import hoomd
+
+    from hoomd_mlx.campaign.analysis import unique_frames
+
+    settings = {"n_side": 8, "steps": 4000, "frame_every": 200, "production_frames": 10, "force": "native"}
+    settings.update(job.settings)
+    density, kT = float(params["density"]), float(params["kT"])
+
+    def build(sim):
+        sim.create_state_from_snapshot(_lattice(hoomd, settings["n_side"], density, kT))
+        sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=kT)
+
+    sim = job.simulation(build, seed=17)
+    thermostat = hoomd.md.methods.thermostats.Bussi(kT=kT)
+    method = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All(), thermostat=thermostat)
+    sim.operations.integrator = hoomd.md.Integrator(
+        dt=0.005, forces=[_force(hoomd, settings["force"])], methods=[method]
+    )
+    thermo = hoomd.md.compute.ThermodynamicQuantities(filter=hoomd.filter.All())
+    sim.operations.computes.append(thermo)
+    logger = hoomd.logging.Logger(categories=["scalar"])
+    logger.add(thermo, quantities=["pressure", "potential_energy"])
+    job.trajectory(sim, settings["frame_every"], logger=logger)
+    job.run(sim, steps=settings["steps"])
+    sim.operations.writers[-1].flush()
+
+    frames = unique_frames(job.path("trajectory.gsd"))[-settings["production_frames"] :]
+    key = "md/compute/ThermodynamicQuantities/"
+    pressure = np.array([f.log[key + "pressure"][0] for f in frames])
+    energy = np.array([f.log[key + "potential_energy"][0] for f in frames]) / sim.state.N_particles
+    return {
+        "pressure": float(pressure.mean()),
+        "potential_energy_per_particle": float(energy.mean()),
+        "final_step": int(sim.timestep),
+    }

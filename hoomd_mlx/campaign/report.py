@@ -1,0 +1,122 @@
+"""``hoomd-mlx campaign report``: a Markdown summary with PNG plots, from the ledger alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.status import campaign_status
+
+__all__ = ["write_report"]
+
+
+def _numeric(values: list) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _plot_results(plt, jobs, output: Path) -> list[str]:
+    """One figure per scalar result: against the first parameter, one line per other combination."""
+    names = sorted({k for job in jobs for k in job.params})
+    keys = sorted({k for job in jobs for k, v in (job.result or {}).items() if isinstance(v, int | float)})
+    if not names or not keys:
+        return []
+    x_name, others = names[0], names[1:]
+    files = []
+    for key in keys:
+        fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
+        groups: dict[tuple, list] = {}
+        for job in jobs:
+            if key in (job.result or {}):
+                label = tuple(job.params.get(o) for o in others)
+                groups.setdefault(label, []).append((job.params[x_name], job.result[key], job.state))
+        for label, points in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            points.sort(key=lambda p: p[0])
+            xs = [p[0] for p in points]
+            ys = [p[1] for p in points]
+            text = ", ".join(f"{o}={v}" for o, v in zip(others, label, strict=True)) or key
+            ax.plot(xs, ys, "o-", label=text)
+            predicted = [(x, y) for x, y, state in points if state == "predicted"]
+            if predicted:
+                ax.plot(*zip(*predicted, strict=True), "x", color="k")
+        ax.set_xlabel(x_name)
+        ax.set_ylabel(key)
+        if len(groups) > 1:
+            ax.legend(fontsize="small")
+        name = f"result_{key}.png"
+        fig.savefig(output / name, dpi=110)
+        plt.close(fig)
+        files.append(name)
+    return files
+
+
+def _plot_timings(plt, jobs, output: Path) -> str | None:
+    runtimes = np.array([j.runtime for j in jobs if j.runtime is not None])
+    if runtimes.size == 0:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
+    left.hist(runtimes, bins=min(30, max(5, runtimes.size // 2)))
+    left.set_xlabel("job runtime [s]")
+    left.set_ylabel("jobs")
+    finished = sorted(
+        (j.finished, j.runtime) for j in jobs if j.finished is not None and j.runtime is not None
+    )
+    if finished:
+        t0 = min(f for f, _ in finished)
+        right.plot(
+            [(f - t0) / 60 for f, _ in finished], np.arange(1, len(finished) + 1), drawstyle="steps-post"
+        )
+        right.set_xlabel("wall time since first completion [min]")
+        right.set_ylabel("jobs done")
+    fig.savefig(output / "timings.png", dpi=110)
+    plt.close(fig)
+    return "timings.png"
+
+
+def write_report(directory: str | Path) -> Path:
+    """Write ``report/report.md`` and its PNGs into a campaign directory; return the Markdown path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory = Path(directory)
+    status = campaign_status(directory)
+    output = directory / "report"
+    output.mkdir(exist_ok=True)
+    with Ledger.in_directory(directory) as ledger:
+        jobs = [j for j in ledger.jobs() if j.state in ("done", "predicted")]
+        figures = _plot_results(plt, jobs, output)
+        timing = _plot_timings(plt, ledger.jobs(), output)
+    runtimes = [j.runtime for j in jobs if j.runtime is not None]
+    lines = [
+        f"# Campaign {status['name']}",
+        "",
+        "| state | jobs |",
+        "|---|---|",
+        *[f"| {state} | {n} |" for state, n in status["counts"].items()],
+        "",
+        f"Compute time: {sum(runtimes) / 3600:.3f} h over {len(runtimes)} simulations "
+        f"(mean {np.mean(runtimes) if runtimes else 0:.1f} s). Lost workers: {status['preemptions']}; "
+        f"job failures: {status['job_failures']}.",
+        "",
+    ]
+    if timing:
+        lines += [f"![timings]({timing})", ""]
+    for name in figures:
+        lines += [f"![{name}]({name})", ""]
+    names = sorted({k for j in jobs for k in j.params})
+    keys = sorted({k for j in jobs for k, v in (j.result or {}).items() if isinstance(v, int | float)})
+    if jobs:
+        lines += [
+            "| " + " | ".join(["id", *names, *keys]) + " |",
+            "|" + "---|" * (1 + len(names) + len(keys)),
+        ]
+        for job in jobs:
+            cells = [job.id, *[str(job.params.get(n)) for n in names]]
+            cells += [f"{job.result.get(k):.4g}" if k in (job.result or {}) else "" for k in keys]
+            lines.append("| " + " | ".join(cells) + " |")
+    path = output / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

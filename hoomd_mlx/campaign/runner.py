@@ -1,0 +1,235 @@
+"""The campaign driver: design points -> Dask -> ledger, surviving lost workers and restarts.
+
+The driver is the only writer of the ledger. It can be killed at any moment:
+``run_campaign`` on the same directory puts jobs left ``running`` back to
+``pending`` and continues; finished jobs are never run again (their ids are in
+the ledger, and a job directory holding ``result.json`` short-circuits).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from distributed import wait
+from distributed.client import FutureCancelledError
+
+from hoomd_mlx.campaign.cluster import connect
+from hoomd_mlx.campaign.design import job_id
+from hoomd_mlx.campaign.execute import EVENT_TOPIC, JobInterruptedError, JobTask, run_job
+from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.spec import CampaignSpec
+
+__all__ = ["Campaign", "run_campaign"]
+
+logger = logging.getLogger(__name__)
+
+_INFRASTRUCTURE = (JobInterruptedError, FutureCancelledError, OSError, TimeoutError)
+
+
+def _is_infrastructure(error: BaseException) -> bool:
+    """Whether a task error means 'the machine went away' rather than 'the job failed'."""
+    name = type(error).__name__
+    return isinstance(error, _INFRASTRUCTURE) or name in {"KilledWorker", "CommClosedError", "WorkerLost"}
+
+
+class Campaign:
+    """A campaign directory: its spec, its ledger and the jobs' directories.
+
+    Args:
+        spec: The validated spec.
+        directory: Campaign directory (ledger, ``jobs/<id>/``).
+    """
+
+    def __init__(self, spec: CampaignSpec, directory: str | Path) -> None:
+        self.spec = spec
+        self.directory = Path(directory)
+        self.ledger = Ledger.in_directory(self.directory)
+
+    def job_directory(self, job: str) -> Path:
+        """Path: The directory of one job."""
+        return self.directory / "jobs" / job
+
+    def register(self) -> int:
+        """Add the spec's design points to the ledger; return how many were new."""
+        points = self.spec.design.sample()
+        self.ledger.set_meta("spec", str(self.spec.source) if self.spec.source else self.spec.name)
+        self.ledger.set_meta("name", self.spec.name)
+        self.ledger.set_meta("parameters", sorted({k for p in points for k in p}))
+        return self.ledger.add_jobs({job_id(p): p for p in points})
+
+    def task(self, job: str, params: dict) -> JobTask:
+        """JobTask: What a worker gets for ``job``."""
+        res = self.spec.resources
+        return JobTask(
+            job_id=job,
+            params=params,
+            function=self.spec.job.function,
+            directory=str(self.job_directory(job).resolve()),
+            settings=dict(self.spec.job.settings),
+            analyses=tuple(dict(a) for a in self.spec.analyses),
+            checkpoint_steps=res.checkpoint_steps,
+            checkpoint_seconds=res.checkpoint_seconds,
+            search_path=self.spec.search_path,
+            threads=res.threads_per_worker,
+        )
+
+
+class _Driver:
+    """One driver session: submits pending jobs, records outcomes and worker events."""
+
+    def __init__(self, campaign: Campaign, client: Any, progress: Any) -> None:
+        self.campaign = campaign
+        self.ledger = campaign.ledger
+        self.client = client
+        self.progress = progress
+        self.events: queue.Queue = queue.Queue()
+        self.in_flight: dict[Any, str] = {}
+        self.workers: dict[str, str] = {}
+        self.pending = deque(job.id for job in self.ledger.jobs("pending"))
+        self.params = {job.id: job.params for job in self.ledger.jobs("pending")}
+
+    def submit_more(self, limit: int) -> None:
+        while self.pending and len(self.in_flight) < limit:
+            job = self.pending.popleft()
+            attempt = self.ledger.job(job).attempts + 1
+            task = self.campaign.task(job, self.params[job])
+            future = self.client.submit(run_job, task, key=f"job-{job}-{attempt}", pure=False, retries=0)
+            self.ledger.mark_running(job)
+            self.in_flight[future] = job
+
+    def drain_events(self) -> None:
+        while True:
+            try:
+                _, message = self.events.get_nowait()
+            except queue.Empty:
+                return
+            job, kind = message.get("job"), message.get("event")
+            worker = message.get("worker")
+            if kind == "started":
+                previous = self.workers.get(job)
+                if previous is not None and previous != worker:
+                    self.ledger.record_preemption(job, f"worker {previous} lost; restarted on {worker}")
+                self.workers[job] = worker
+                self.ledger.mark_progress(job, worker=worker)
+            elif kind == "checkpoint":
+                self.ledger.mark_progress(job, checkpoint_step=int(message["step"]))
+            elif kind == "resumed":
+                self.ledger.event("resumed", job, {"step": message["step"], "worker": worker})
+            elif kind == "log":
+                logger.info("[job %s] %s", job, message.get("text"))
+
+    def settle(self, future: Any) -> None:
+        job = self.in_flight.pop(future)
+        retries = self.campaign.spec.resources.retries
+        if future.status == "finished":
+            outcome = future.result()
+            if outcome["status"] == "done":
+                self.ledger.mark_done(job, outcome["result"], outcome["runtime"], outcome.get("resumed_from"))
+                self.progress.update(1)
+                return
+            error = outcome["error"]
+        else:
+            try:
+                exc = future.exception()
+            except FutureCancelledError as err:
+                exc = err
+            if _is_infrastructure(exc):
+                self.ledger.mark_preempted(job, f"{type(exc).__name__}: {exc}")
+                self.pending.append(job)
+                return
+            error = f"{type(exc).__name__}: {exc}"
+        final = self.ledger.job(job).failures >= retries  # this failure is the (retries+1)-th
+        self.ledger.mark_failed(job, error, final=final)
+        if final:
+            logger.warning("job %s failed for good: %s", job, error.splitlines()[-1] if error else "")
+            self.progress.update(1)
+        else:
+            self.pending.append(job)
+
+
+def run_campaign(
+    spec: CampaignSpec,
+    directory: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    announce: Callable[[str], None] = logger.info,
+) -> dict:
+    """Run (or resume) a campaign until its bag is done or its completion fraction is reached.
+
+    ``announce`` receives the opening lines (job counts, the Dask dashboard address).
+
+    Returns:
+        dict: Counts by state, wall time, the dashboard address.
+    """
+    from tqdm import tqdm
+
+    campaign = Campaign(spec, directory)
+    ledger = campaign.ledger
+    recovered = ledger.reset_running()
+    if recovered:
+        logger.warning("%d jobs were running when the last driver stopped; they resume now", recovered)
+    new = campaign.register()
+    total = ledger.count() - ledger.count("predicted")
+    target = math.ceil(spec.completion * total)
+    res = spec.resources
+    n_workers = workers or res.workers
+    client, cluster = connect(
+        workers=n_workers,
+        threads_per_worker=res.threads_per_worker,
+        scheduler=scheduler,
+        cluster=spec.cluster,
+    )
+    start = time.monotonic()
+    try:
+        announce(f"campaign {spec.name}: {total} jobs ({new} new) in {Path(directory)}")
+        announce(f"Dask dashboard: {client.dashboard_link}")
+        finished = ledger.count("done") + ledger.count("failed")
+        bar = tqdm(total=total, initial=finished, desc=spec.name, unit="job", disable=not progress)
+        driver = _Driver(campaign, client, bar)
+        client.subscribe_topic(EVENT_TOPIC, driver.events.put)
+        slots = max(1, sum(client.nthreads().values())) * 2
+        driver.submit_more(slots)
+        while driver.in_flight and ledger.count("done") < target:
+            try:
+                done, _ = wait(list(driver.in_flight), timeout=0.5, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = ()
+            driver.drain_events()
+            for future in done:
+                driver.settle(future)
+            driver.submit_more(slots)
+        driver.drain_events()
+        if driver.in_flight:  # the completion fraction was reached
+            client.cancel(list(driver.in_flight))
+            for job in driver.in_flight.values():
+                ledger.reset_job(job)
+        bar.close()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    summary = {"counts": ledger.counts(), "wall_seconds": time.monotonic() - start, "target": target}
+    ledger.set_meta("last_run", summary)
+    return summary
+
+
+def spec_summary(spec: CampaignSpec) -> dict:
+    """dict: A JSON-able view of a spec (for ``--dry-run``)."""
+    return {
+        "name": spec.name,
+        "jobs": len(spec.design.sample()),
+        "function": spec.job.function,
+        "resources": asdict(spec.resources),
+        "analyses": [dict(a) for a in spec.analyses],
+        "completion": spec.completion,
+    }
