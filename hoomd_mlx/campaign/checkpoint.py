@@ -263,9 +263,12 @@ class JobContext:
         previous = signal.signal(signal.SIGTERM, self._on_sigterm)
         chunk, last_step, last_time = 100, int(sim.timestep), time.monotonic()
         start_step = int(sim.timestep)
+        self._log_steps(start_step, start_step, "started")
         try:
             while sim.timestep < final:
                 n = min(chunk, final - int(sim.timestep))
+                if self.policy.steps > 0:  # land exactly on the checkpoint interval
+                    n = min(n, max(1, self.policy.steps - (int(sim.timestep) - last_step)))
                 t0 = time.monotonic()
                 sim.run(n)
                 elapsed = time.monotonic() - t0

@@ -28,7 +28,11 @@ TRAJECTORY = "trajectory.gsd"
 
 
 def _report(message: dict) -> None:
-    print(json.dumps(message), flush=True)
+    """Progress to the worker (stdout); if the worker is gone, keep going silently."""
+    try:
+        print(json.dumps(message), flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
 
 
 def _watch_parent() -> None:
@@ -38,6 +42,9 @@ def _watch_parent() -> None:
         while True:
             time.sleep(0.5)
             if os.getppid() != parent:
+                logging.getLogger(__name__).warning(
+                    "worker process %d is gone; stopping at a checkpoint", parent
+                )
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
 
@@ -46,9 +53,14 @@ def _watch_parent() -> None:
 
 def main(task_file: str) -> int:
     """Run the job described in ``task_file``; the process exit status tells how it ended."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     task = json.loads(Path(task_file).read_text())
     directory = Path(task["directory"])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(directory / "job.log")],
+    )
+    logging.getLogger("gsd").setLevel(logging.WARNING)
     _watch_parent()
     with (directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

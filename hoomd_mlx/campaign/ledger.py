@@ -168,17 +168,25 @@ class Ledger:
             (time.time(), runtime, json.dumps(dict(result)), resumed_from, job),
         )
 
+    def record_preemption(self, job: str, reason: str) -> None:
+        """Count an infrastructure failure (worker lost) of a job; it resumes from its checkpoint."""
+        self._write("UPDATE jobs SET preemptions=preemptions+1 WHERE id=?", (job,))
+        self.event("preempted", job, reason)
+
     def mark_preempted(self, job: str, reason: str) -> None:
         """The job's worker was lost: back to pending, counted apart from job failures."""
-        self._write(
-            "UPDATE jobs SET state='pending', preemptions=preemptions+1, error=? WHERE id=?", (reason, job)
-        )
-        self.event("preempted", job, reason)
+        self._write("UPDATE jobs SET state='pending' WHERE id=?", (job,))
+        self.record_preemption(job, reason)
+
+    def reset_job(self, job: str) -> None:
+        """Back to pending (a submission cancelled because the campaign stopped early)."""
+        self._write("UPDATE jobs SET state='pending' WHERE id=?", (job,))
 
     def mark_failed(self, job: str, error: str, *, final: bool) -> None:
         """The job's own code failed (counted in ``failures``); ``final`` when its retries are spent."""
         self._write(
-            "UPDATE jobs SET state=?, error=? WHERE id=?", ("failed" if final else "pending", error, job)
+            "UPDATE jobs SET state=?, error=?, failures=failures+1 WHERE id=?",
+            ("failed" if final else "pending", error, job),
         )
         self.event("failed" if final else "retry", job, error)
 

@@ -1,0 +1,154 @@
+"""Campaigns on a real Dask LocalCluster with real HOOMD: lost workers and a killed driver."""
+
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hoomd_mlx.campaign.ledger import Ledger
+
+pytestmark = [pytest.mark.hoomd, pytest.mark.slow]
+
+CAMPAIGNS = Path(__file__).parent.parent / "campaigns"
+
+SPEC = """
+[campaign]
+name = "drill"
+[design]
+sampler = "grid"
+[design.parameters]
+density = {{ values = [0.6, 0.7] }}
+kT = {{ values = [1.0, 1.5] }}
+[job]
+function = "lj_fluid:run"
+[job.settings]
+n_side = 6
+steps = {steps}
+frame_every = 1000
+[resources]
+workers = 2
+retries = 0
+checkpoint_steps = 1000
+checkpoint_seconds = 0
+"""
+
+
+def _campaign(tmp_path, steps):
+    shutil.copy(CAMPAIGNS / "lj_fluid.py", tmp_path / "lj_fluid.py")
+    spec = tmp_path / "drill.toml"
+    spec.write_text(textwrap.dedent(SPEC.format(steps=steps)))
+    return spec, tmp_path / "run"
+
+
+def _driver(spec, directory):
+    return subprocess.Popen(
+        [sys.executable, "-m", "hoomd_mlx.cli", "campaign", "run", str(spec), "--dir", str(directory)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _job_processes():
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "hoomd_mlx.campaign.jobmain" in cmd:
+            found.append(proc)
+    return found
+
+
+def _kill_group(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for job in _job_processes():
+        job.kill()
+
+
+def _steps_logs(directory):
+    logs = {}
+    for job_dir in (directory / "jobs").iterdir():
+        path = job_dir / "steps.jsonl"
+        logs[job_dir.name] = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return logs
+
+
+def _wait_for(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_killed_workers_lose_no_job(tmp_path):
+    spec, directory = _campaign(tmp_path, steps=40_000)
+    driver = _driver(spec, directory)
+    try:
+        assert _wait_for(lambda: len(list(directory.glob("jobs/*/checkpoint.json"))) >= 2, 120)
+        victims = {job.parent().pid for job in _job_processes()}
+        assert victims, "no job was running"
+        for pid in victims:  # SIGKILL the Dask worker processes running jobs
+            os.kill(pid, signal.SIGKILL)
+        output, _ = driver.communicate(timeout=600)
+        assert driver.returncode == 0, output
+    finally:
+        _kill_group(driver)
+    with Ledger.in_directory(directory) as ledger:
+        assert ledger.counts()["done"] == 4
+        jobs = ledger.jobs()
+        assert sum(job.preemptions for job in jobs) >= 1
+        assert all(job.failures == 0 for job in jobs)
+        assert all(job.result["final_step"] == 40_000 for job in jobs)
+    logs = _steps_logs(directory)
+    resumed = 0
+    for entries in logs.values():
+        ends = [e for e in entries if e["how"] != "started"]
+        assert [e["how"] for e in ends].count("finished") == 1  # finished exactly once
+        assert ends[-1]["end"] == 40_000
+        for before, after in itertools.pairwise(ends):
+            # the interrupted attempt checkpointed where it stopped; the next started exactly there
+            assert before["how"] == "preempted"
+            assert after["start"] == before["end"]
+            resumed += 1
+    assert resumed >= 1
+
+
+def test_driver_killed_and_restarted_repeats_nothing(tmp_path):
+    spec, directory = _campaign(tmp_path, steps=12_000)
+    driver = _driver(spec, directory)
+    try:
+        ledger_file = directory / Ledger.FILENAME
+        assert _wait_for(lambda: ledger_file.exists() and Ledger(ledger_file).count("done") >= 1, 300)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        _kill_group(driver)  # the old cluster goes with its driver, mid-job
+    with Ledger.in_directory(directory) as ledger:
+        finished_before = {job.id: job.finished for job in ledger.jobs("done")}
+    assert finished_before
+    restarted = _driver(spec, directory)
+    try:
+        output, _ = restarted.communicate(timeout=600)
+        assert restarted.returncode == 0, output
+    finally:
+        _kill_group(restarted)
+    with Ledger.in_directory(directory) as ledger:
+        assert ledger.counts()["done"] == 4
+        for job_id, finished in finished_before.items():
+            assert ledger.job(job_id).finished == finished  # not run again
+    for entries in _steps_logs(directory).values():
+        assert [e["how"] for e in entries].count("finished") == 1

@@ -1,0 +1,133 @@
+"""Checkpoint and resume of one job, with real HOOMD: exact state, corrupt files, SIGTERM."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE, CheckpointPolicy, JobContext, Preempted
+
+pytestmark = pytest.mark.hoomd
+
+CAMPAIGNS = Path(__file__).parent.parent / "campaigns"
+
+
+def _lj_job(job, steps, sigterm_at=None, inspect=None):
+    import hoomd
+
+    sys.path.insert(0, str(CAMPAIGNS))
+    from lj_fluid import _force, _lattice
+
+    def build(sim):
+        sim.create_state_from_snapshot(_lattice(hoomd, 6, 0.7, 1.2))
+        sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=1.2)
+
+    sim = job.simulation(build, seed=5)
+    if inspect is not None:
+        inspect(sim)
+    thermostat = hoomd.md.methods.thermostats.Bussi(kT=1.2)
+    method = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All(), thermostat=thermostat)
+    sim.operations.integrator = hoomd.md.Integrator(
+        dt=0.005, forces=[_force(hoomd, "native")], methods=[method]
+    )
+    if sigterm_at is not None:
+
+        class Preempt(hoomd.custom.Action):
+            def act(self, timestep):
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        sim.operations.writers.append(
+            hoomd.write.CustomWriter(action=Preempt(), trigger=hoomd.trigger.On(sigterm_at))
+        )
+    job.run(sim, steps)
+    return sim
+
+
+def _steps_log(directory):
+    return [json.loads(line) for line in (directory / "steps.jsonl").read_text().splitlines()]
+
+
+def test_resumed_job_continues_from_the_exact_state(tmp_path):
+    reference = _lj_job(JobContext({}, tmp_path / "ref", CheckpointPolicy(steps=10_000)), 600)
+    expected = reference.state.get_snapshot().particles.position.copy()
+
+    directory = tmp_path / "interrupted"
+    with pytest.raises(Preempted):
+        _lj_job(JobContext({}, directory, CheckpointPolicy(steps=10_000)), 600, sigterm_at=250)
+    job = JobContext({}, directory, CheckpointPolicy(steps=10_000))
+
+    def restored_exactly(sim):
+        import gsd.hoomd
+
+        with gsd.hoomd.open(directory / "checkpoint.gsd") as traj:
+            frame = traj[0]
+        exact = next(v for k, v in frame.log.items() if k.endswith("exact_position")).reshape(-1, 3)
+        position = sim.state.get_snapshot().particles.position
+        np.testing.assert_array_equal(position, exact)  # float64, bit for bit
+        assert np.any(position != position.astype(np.float32))  # not the GSD float32 copy
+        assert sim.timestep == frame.configuration.step
+
+    resumed = _lj_job(job, 600, inspect=restored_exactly)
+    assert resumed.timestep == 600 == reference.timestep
+    first, second = _steps_log(directory)
+    assert first["how"] == "preempted"
+    assert job.resumed_from == first["end"] == second["start"]  # nothing before the checkpoint runs again
+    assert 250 <= first["end"] < 600
+    # Same trajectory: only round-off from a different summation order (particle sorts) grows.
+    np.testing.assert_allclose(resumed.state.get_snapshot().particles.position, expected, atol=1e-5)
+
+
+def test_corrupt_checkpoint_falls_back_to_the_previous(tmp_path):
+    job = JobContext({}, tmp_path, CheckpointPolicy(steps=100))
+    sim = _lj_job(job, 300)
+    assert job.latest_checkpoint()[1] == 300
+    path = job.path("checkpoint.gsd")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated mid-write
+    found, step = job.latest_checkpoint()
+    assert found.name == "checkpoint.prev.gsd"
+    assert step == 200
+    del sim
+
+
+def test_sigterm_checkpoints_within_the_grace_period(tmp_path):
+    task = {
+        "job_id": "sigterm",
+        "params": {"density": 0.7, "kT": 1.2},
+        "function": "lj_fluid:run",
+        "directory": str(tmp_path),
+        "settings": {"n_side": 6, "steps": 10_000_000, "frame_every": 100_000},
+        "analyses": [],
+        "checkpoint_steps": 0,
+        "checkpoint_seconds": 3600.0,
+        "search_path": [str(CAMPAIGNS)],
+        "threads": 1,
+    }
+    task_file = tmp_path / "task.json"
+    task_file.write_text(json.dumps(task))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hoomd_mlx.campaign.jobmain", str(task_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(CAMPAIGNS)},
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "target_step").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # simulating
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=30)  # GCP gives 30 s
+    elapsed = time.monotonic() - sent
+    output = proc.stdout.read()
+    assert code == PREEMPTED_EXIT_CODE, output
+    assert elapsed < 30
+    manifest = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert manifest["checkpoint.gsd"]["step"] > 0
+    assert _steps_log(tmp_path)[-1] == {**_steps_log(tmp_path)[-1], "how": "preempted"}
