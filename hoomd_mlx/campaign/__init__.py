@@ -1,22 +1,13 @@
-"""The Dask side: campaign specs, design sampling, the SQLite ledger, the driver, jobs and analyses."""
+"""The Dask side of hoomd-mlx: campaigns of HOOMD jobs.
 
-from __future__ import annotations
+Modules (imported directly, so a job subprocess loads only what it needs):
 
-from hoomd_mlx.campaign.checkpoint import CheckpointPolicy, JobContext
-from hoomd_mlx.campaign.design import DesignSpace, Parameter, job_id
-from hoomd_mlx.campaign.ledger import Ledger
-from hoomd_mlx.campaign.runner import Campaign, run_campaign
-from hoomd_mlx.campaign.spec import CampaignSpec, load_spec
-
-__all__ = [
-    "Campaign",
-    "CampaignSpec",
-    "CheckpointPolicy",
-    "DesignSpace",
-    "JobContext",
-    "Ledger",
-    "Parameter",
-    "job_id",
-    "load_spec",
-    "run_campaign",
-]
+* `spec` -- TOML campaign specs validated into dataclasses;
+* `design` -- parameters and their sampling, job identity;
+* `ledger` -- the SQLite ledger, the single source of truth;
+* `runner` -- the driver (`run_campaign`) on a Dask cluster (`cluster`);
+* `execute`, `jobmain` -- one job on a worker, in a subprocess;
+* `checkpoint` -- `JobContext`: build-or-resume, checkpointed runs, SIGTERM;
+* `analysis` -- freud analyses of trajectories;
+* `status`, `report` -- what the CLI shows.
+"""

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -260,7 +261,8 @@ class JobContext:
             self.write_atomic("target_step", str(final))
         if self._thermostat_dof:
             _set_thermostat_dof(sim, self._thermostat_dof)  # the integrator exists now
-        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm) if main_thread else None
         chunk, last_step, last_time = 100, int(sim.timestep), time.monotonic()
         start_step = int(sim.timestep)
         self._log_steps(start_step, start_step, "started")
@@ -282,7 +284,8 @@ class JobContext:
                     last_step, last_time = int(sim.timestep), time.monotonic()
             self._log_steps(start_step, int(sim.timestep), "finished")
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
 
     def _log_steps(self, start: int, end: int, how: str) -> None:
         with self.path(STEPS_LOG).open("a") as f:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from hoomd_mlx.errors import ConfigurationError
 
@@ -108,6 +107,8 @@ class DesignSpace:
                 dict(zip(names, combo, strict=True))
                 for combo in itertools.product(*(p.grid() for p in self.parameters))
             ]
+        from scipy.stats import qmc  # scipy.stats takes ~1 s to import: only when sampling
+
         d = len(self.parameters)
         if self.sampler == "lhs":
             unit = qmc.LatinHypercube(d=d, seed=self.seed).random(self.samples)

@@ -13,6 +13,7 @@ progress lines as Dask events (topic `EVENT_TOPIC`) and returns an outcome:
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -23,10 +24,12 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE
+from hoomd_mlx.errors import ConfigurationError
 
-__all__ = ["EVENT_TOPIC", "RESULT_FILE", "JobInterruptedError", "JobTask", "run_job"]
+__all__ = ["EVENT_TOPIC", "RESULT_FILE", "JobInterruptedError", "JobTask", "resolve_function", "run_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class JobTask:
     checkpoint_seconds: float = 60.0
     search_path: tuple = ()
     threads: int = 1
+    isolation: str = "subprocess"
 
 
 def _emit(message: dict) -> None:
@@ -71,6 +75,8 @@ def run_job(task: JobTask) -> dict:
     done = directory / RESULT_FILE
     if done.exists():  # finished before (a driver restart, a duplicate): never run twice
         return {"status": "done", **json.loads(done.read_text()), "repeated": True}
+    if task.isolation == "inline":
+        return _run_inline(task)
     with tempfile.NamedTemporaryFile("w", suffix=".json", dir=directory, delete=False) as f:
         json.dump(asdict(task), f)
         task_file = f.name
@@ -103,6 +109,18 @@ def run_job(task: JobTask) -> dict:
     return {"status": "error", "error": "\n".join(tail) or f"exit status {code}", "exit": code}
 
 
+def _run_inline(task: JobTask) -> dict:
+    """Run a light job in this worker thread (``job.isolation = "inline"``)."""
+    from hoomd_mlx.campaign.jobmain import execute
+
+    _emit({"event": "started", "job": task.job_id})
+    try:
+        outcome = execute(asdict(task), report=lambda message: _emit({**message, "job": task.job_id}))
+    except Exception as err:
+        return {"status": "error", "error": f"{type(err).__name__}: {err}"}
+    return {"status": "done", **outcome}
+
+
 def _relay(job_id: str, line: str) -> bool:
     """Forward one output line to the driver; True if it was a progress message."""
     line = line.strip()
@@ -117,3 +135,22 @@ def _relay(job_id: str, line: str) -> bool:
         return True
     _emit({"event": "log", "text": line, "job": job_id})
     return False
+
+
+def resolve_function(target: str, search_path: tuple[str, ...] = ()) -> Any:
+    """Import ``module:function`` (``search_path`` first); errors name what is missing."""
+    module_name, _, name = target.partition(":")
+    for entry in reversed(search_path):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigurationError(
+            f"job.function = {target!r}: module {module_name!r} cannot be imported ({err}); "
+            f"put it next to the spec or on PYTHONPATH"
+        ) from err
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise ConfigurationError(f"job.function = {target!r}: {module_name} has no function {name!r}")
+    return function

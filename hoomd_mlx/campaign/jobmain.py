@@ -18,11 +18,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from hoomd_mlx.campaign.analysis import run_analyses
 from hoomd_mlx.campaign.checkpoint import CheckpointPolicy, JobContext
-from hoomd_mlx.campaign.spec import resolve_function
+from hoomd_mlx.campaign.execute import resolve_function
 
 TRAJECTORY = "trajectory.gsd"
 
@@ -51,6 +51,31 @@ def _watch_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def execute(task: dict, report: Callable[[dict], None] = _report) -> dict:
+    """Run one job in this process; return and store (``result.json``) its outcome."""
+    directory = Path(task["directory"])
+    function = resolve_function(task["function"], tuple(task["search_path"]))
+    job = JobContext(
+        task["params"],
+        directory,
+        CheckpointPolicy(task["checkpoint_steps"], task["checkpoint_seconds"]),
+        report=report,
+    )
+    job.settings = dict(task["settings"])
+    start = time.monotonic()
+    result = dict(function(task["params"], job) or {})
+    trajectory = directory / TRAJECTORY
+    if task["analyses"] and trajectory.exists():
+        from hoomd_mlx.campaign.analysis import run_analyses  # freud only when needed
+
+        arrays, summary = run_analyses(trajectory, tuple(task["analyses"]))
+        job.save_array("analysis.npz", **arrays)
+        result.update(summary)
+    outcome = {"result": result, "runtime": time.monotonic() - start, "resumed_from": job.resumed_from}
+    job.write_atomic("result.json", json.dumps(outcome))
+    return outcome
+
+
 def main(task_file: str) -> int:
     """Run the job described in ``task_file``; the process exit status tells how it ended."""
     task = json.loads(Path(task_file).read_text())
@@ -64,27 +89,10 @@ def main(task_file: str) -> int:
     _watch_parent()
     with (directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        result_file = directory / "result.json"
-        if result_file.exists():
+        if (directory / "result.json").exists():
             _report({"event": "already-done"})
             return 0
-        function = resolve_function(task["function"], tuple(task["search_path"]))
-        job = JobContext(
-            task["params"],
-            directory,
-            CheckpointPolicy(task["checkpoint_steps"], task["checkpoint_seconds"]),
-            report=_report,
-        )
-        job.settings = dict(task["settings"])
-        start = time.monotonic()
-        result = dict(function(task["params"], job) or {})
-        trajectory = directory / TRAJECTORY
-        if task["analyses"] and trajectory.exists():
-            arrays, summary = run_analyses(trajectory, tuple(task["analyses"]))
-            job.save_array("analysis.npz", **arrays)
-            result.update(summary)
-        outcome = {"result": result, "runtime": time.monotonic() - start, "resumed_from": job.resumed_from}
-        job.write_atomic("result.json", json.dumps(outcome))
+        execute(task)
         _report({"event": "finished"})
     return 0
 

@@ -10,11 +10,12 @@ for design points answered by a surrogate instead of a simulation.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ class Ledger:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._in_transaction = False
         self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -117,9 +119,26 @@ class Ledger:
     # -- writing (the driver) ----------------------------------------------------------
 
     def _write(self, sql: str, args: Iterable[Any] = ()) -> None:
+        if self._in_transaction:
+            self._db.execute(sql, tuple(args))
+            return
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(sql, tuple(args))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Ledger]:
+        """Group several changes into one transaction (all or nothing)."""
+        if self._in_transaction:
+            yield self
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+            try:
+                yield self
+            finally:
+                self._in_transaction = False
 
     def event(self, kind: str, job: str | None = None, detail: Any = None) -> None:
         """Append an event (preemption, retry, checkpoint, ...) to the event log."""

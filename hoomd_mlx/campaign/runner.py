@@ -52,6 +52,7 @@ class Campaign:
         self.spec = spec
         self.directory = Path(directory)
         self.ledger = Ledger.in_directory(self.directory)
+        self._jobs_root = (self.directory / "jobs").resolve()
 
     def job_directory(self, job: str) -> Path:
         """Path: The directory of one job."""
@@ -72,13 +73,14 @@ class Campaign:
             job_id=job,
             params=params,
             function=self.spec.job.function,
-            directory=str(self.job_directory(job).resolve()),
+            directory=str(self._jobs_root / job),
             settings=dict(self.spec.job.settings),
             analyses=tuple(dict(a) for a in self.spec.analyses),
             checkpoint_steps=res.checkpoint_steps,
             checkpoint_seconds=res.checkpoint_seconds,
             search_path=self.spec.search_path,
             threads=res.threads_per_worker,
+            isolation=self.spec.job.isolation,
         )
 
 
@@ -97,13 +99,18 @@ class _Driver:
         self.params = {job.id: job.params for job in self.ledger.jobs("pending")}
 
     def submit_more(self, limit: int) -> None:
-        while self.pending and len(self.in_flight) < limit:
-            job = self.pending.popleft()
-            attempt = self.ledger.job(job).attempts + 1
-            task = self.campaign.task(job, self.params[job])
-            future = self.client.submit(run_job, task, key=f"job-{job}-{attempt}", pure=False, retries=0)
-            self.ledger.mark_running(job)
-            self.in_flight[future] = job
+        batch = []
+        while self.pending and len(self.in_flight) + len(batch) < limit:
+            batch.append(self.pending.popleft())
+        if not batch:
+            return
+        with self.ledger.transaction():
+            for job in batch:
+                attempt = self.ledger.job(job).attempts + 1
+                task = self.campaign.task(job, self.params[job])
+                future = self.client.submit(run_job, task, key=f"job-{job}-{attempt}", pure=False, retries=0)
+                self.ledger.mark_running(job)
+                self.in_flight[future] = job
 
     def drain_events(self) -> None:
         while True:
@@ -126,11 +133,30 @@ class _Driver:
             elif kind == "log":
                 logger.info("[job %s] %s", job, message.get("text"))
 
-    def settle(self, future: Any) -> None:
+    def settle(self, futures: list) -> None:
+        """Record the outcome of finished futures (results gathered in one round trip)."""
+        finished = [f for f in futures if f.status == "finished"]
+        try:
+            outcomes = dict(zip(finished, self.client.gather(finished), strict=True)) if finished else {}
+        except Exception:  # a result lost with its worker: fetch one by one; lost ones count as preempted
+            outcomes = {}
+            for future in finished:
+                try:
+                    outcomes[future] = future.result()
+                except Exception as err:
+                    outcomes[future] = {"status": "lost", "error": err}
+        with self.ledger.transaction():
+            for future in futures:
+                self._settle_one(future, outcomes.get(future))
+
+    def _settle_one(self, future: Any, outcome: dict | None) -> None:
         job = self.in_flight.pop(future)
         retries = self.campaign.spec.resources.retries
-        if future.status == "finished":
-            outcome = future.result()
+        if outcome is not None and outcome["status"] == "lost":
+            self.ledger.mark_preempted(job, f"result lost with its worker: {outcome['error']}")
+            self.pending.append(job)
+            return
+        if outcome is not None:
             if outcome["status"] == "done":
                 self.ledger.mark_done(job, outcome["result"], outcome["runtime"], outcome.get("resumed_from"))
                 self.progress.update(1)
@@ -197,7 +223,7 @@ def run_campaign(
         bar = tqdm(total=total, initial=finished, desc=spec.name, unit="job", disable=not progress)
         driver = _Driver(campaign, client, bar)
         client.subscribe_topic(EVENT_TOPIC, driver.events.put)
-        slots = max(1, sum(client.nthreads().values())) * 2
+        slots = max(16, 8 * sum(client.nthreads().values()))  # keep the pipeline full
         driver.submit_more(slots)
         while driver.in_flight and ledger.count("done") < target:
             try:
@@ -205,8 +231,8 @@ def run_campaign(
             except TimeoutError:
                 done = ()
             driver.drain_events()
-            for future in done:
-                driver.settle(future)
+            if done:
+                driver.settle(list(done))
             driver.submit_more(slots)
         driver.drain_events()
         if driver.in_flight:  # the completion fraction was reached

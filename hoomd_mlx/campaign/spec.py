@@ -33,8 +33,6 @@ Example (``campaigns/lj_fluid.toml``)::
 
 from __future__ import annotations
 
-import importlib
-import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from hoomd_mlx.campaign.design import DesignSpace
+from hoomd_mlx.campaign.execute import resolve_function
 from hoomd_mlx.errors import ConfigurationError
 
-__all__ = ["ANALYSES", "CampaignSpec", "JobSpec", "Resources", "load_spec", "resolve_function"]
+__all__ = ["ANALYSES", "CampaignSpec", "JobSpec", "Resources", "load_spec"]
 
 ANALYSES = {
     "rdf": {"bins": 100, "r_max": 3.0, "frames": 0},
@@ -58,10 +57,16 @@ _TOP = {"campaign", "design", "job", "analysis", "resources", "cluster", "surrog
 
 @dataclass(frozen=True)
 class JobSpec:
-    """The job: a ``module:function`` and settings passed to it."""
+    """The job: a ``module:function``, settings passed to it, and how it is isolated.
+
+    ``isolation = "subprocess"`` (default) runs each job in a subprocess of its worker,
+    as HOOMD jobs need; ``"inline"`` runs it in the worker's thread, for light jobs
+    that do not run HOOMD (no SIGTERM checkpointing there).
+    """
 
     function: str
     settings: Mapping[str, Any] = field(default_factory=dict)
+    isolation: str = "subprocess"
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,9 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
     if "design" not in raw:
         raise ConfigurationError("the spec has no [design] table")
     job = dict(raw.get("job", {}))
-    _check_keys(job, {"function", "settings"}, "job.")
+    _check_keys(job, {"function", "settings", "isolation"}, "job.")
+    if job.get("isolation", "subprocess") not in ("subprocess", "inline"):
+        raise ConfigurationError(f"job.isolation = {job['isolation']!r}; expected 'subprocess' or 'inline'")
     if "function" not in job:
         raise ConfigurationError("job.function is missing; give 'module:function'")
     if ":" not in job["function"]:
@@ -163,7 +170,11 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
     spec = CampaignSpec(
         name=str(campaign.get("name", source.stem if source else "campaign")),
         design=DesignSpace.from_mapping(raw["design"]),
-        job=JobSpec(function=job["function"], settings=dict(job.get("settings", {}))),
+        job=JobSpec(
+            function=job["function"],
+            settings=dict(job.get("settings", {})),
+            isolation=job.get("isolation", "subprocess"),
+        ),
         analyses=_analyses(raw.get("analysis")),
         resources=_resources(raw.get("resources", {})),
         completion=completion,
@@ -173,22 +184,3 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
     )
     resolve_function(spec.job.function, spec.search_path)  # fail now, not on a worker
     return spec
-
-
-def resolve_function(target: str, search_path: tuple[str, ...] = ()) -> Any:
-    """Import ``module:function`` (``search_path`` first); errors name what is missing."""
-    module_name, _, name = target.partition(":")
-    for entry in reversed(search_path):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigurationError(
-            f"job.function = {target!r}: module {module_name!r} cannot be imported ({err}); "
-            f"put it next to the spec or on PYTHONPATH"
-        ) from err
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise ConfigurationError(f"job.function = {target!r}: {module_name} has no function {name!r}")
-    return function

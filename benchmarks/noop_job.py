@@ -1,0 +1,5 @@
+"""A job that does nothing: measures the campaign layer itself."""
+
+
+def run(params, job):
+    return {"x": params["x"]}
