@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``hoomd-mlx``."""
     args = build_parser().parse_args(argv)
+    if args.verbose < 2:  # Dask's own INFO lines (also in worker processes) only with -vv
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("distributed", "tensorflow", "absl"):

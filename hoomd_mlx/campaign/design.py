@@ -66,7 +66,7 @@ class Parameter:
         """list: The grid values (the set itself, or ``points`` evenly spaced over the range)."""
         if not self.is_range:
             return list(self.values)
-        return [self._cast(v) for v in np.linspace(self.low, self.high, self.points)]
+        return [self._cast(round(float(v), 12)) for v in np.linspace(self.low, self.high, self.points)]
 
     def from_unit(self, u: np.ndarray) -> list:
         """list: Map samples in [0, 1) onto the parameter (range: affine; set: by index)."""

@@ -111,6 +111,7 @@ class _Driver:
                 future = self.client.submit(run_job, task, key=f"job-{job}-{attempt}", pure=False, retries=0)
                 self.ledger.mark_running(job)
                 self.in_flight[future] = job
+                self.workers.pop(job, None)  # a new attempt: a later 'started' elsewhere is a lost worker
 
     def drain_events(self) -> None:
         while True:

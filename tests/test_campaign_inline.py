@@ -1,0 +1,69 @@
+"""The campaign driver on a real Dask LocalCluster with light (inline) jobs: no HOOMD needed."""
+
+from pathlib import Path
+
+import pytest
+
+from hoomd_mlx.campaign.cluster import connect
+from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.report import write_report
+from hoomd_mlx.campaign.runner import run_campaign
+from hoomd_mlx.campaign.spec import spec_from_mapping
+from hoomd_mlx.errors import ConfigurationError
+
+HERE = Path(__file__).parent
+
+
+def _spec(function, n=8, completion=1.0, retries=1):
+    raw = {
+        "campaign": {"name": "inline", "completion": completion},
+        "design": {"sampler": "grid", "parameters": {"x": {"values": list(range(n))}}},
+        "job": {"function": f"jobs_for_campaign_tests:{function}", "isolation": "inline"},
+        "resources": {"workers": 2, "retries": retries},
+    }
+    return spec_from_mapping(raw, source=HERE / "inline.toml")
+
+
+def test_campaign_runs_reports_and_exports(tmp_path):
+    summary = run_campaign(_spec("square"), tmp_path, progress=False)
+    assert summary["counts"]["done"] == 8
+    with Ledger.in_directory(tmp_path) as ledger:
+        assert sorted(j.result["y"] for j in ledger.jobs()) == [x**2 for x in range(8)]
+        csv_path = ledger.export(tmp_path / "results.csv")
+        parquet_path = ledger.export(tmp_path / "results.parquet")
+    import pandas as pd
+
+    table = pd.read_parquet(parquet_path)
+    assert sorted(table["result.y"]) == [x**2 for x in range(8)]
+    assert csv_path.read_text().startswith("id,state")
+    report = write_report(tmp_path)
+    assert (report.parent / "result_y.png").stat().st_size > 1000
+    assert (report.parent / "timings.png").exists()
+    # a second run of the same campaign repeats nothing
+    again = run_campaign(_spec("square"), tmp_path, progress=False)
+    assert again["counts"]["done"] == 8
+    with Ledger.in_directory(tmp_path) as ledger:
+        assert all(j.attempts == 1 for j in ledger.jobs())
+
+
+def test_job_failures_use_the_retry_budget(tmp_path):
+    summary = run_campaign(_spec("flaky", retries=2), tmp_path, progress=False)
+    assert summary["counts"] == {"pending": 0, "running": 0, "done": 7, "failed": 1, "predicted": 0}
+    with Ledger.in_directory(tmp_path) as ledger:
+        failed = ledger.jobs("failed")[0]
+        assert failed.params == {"x": 3}
+        assert (failed.attempts, failed.failures, failed.preemptions) == (3, 3, 0)
+        assert "x = 3 is not allowed" in failed.error
+
+
+def test_completion_fraction_stops_early(tmp_path):
+    summary = run_campaign(_spec("square", n=40, completion=0.25), tmp_path, progress=False)
+    counts = summary["counts"]
+    assert counts["done"] >= 10
+    assert counts["running"] == 0
+    assert counts["done"] + counts["pending"] == 40
+
+
+def test_unreachable_scheduler_is_named():
+    with pytest.raises(ConfigurationError, match=r"tcp://127\.0\.0\.1:9"):
+        connect(workers=1, scheduler="tcp://127.0.0.1:9", timeout=2)
