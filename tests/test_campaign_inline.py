@@ -67,3 +67,14 @@ def test_completion_fraction_stops_early(tmp_path):
 def test_unreachable_scheduler_is_named():
     with pytest.raises(ConfigurationError, match=r"tcp://127\.0\.0\.1:9"):
         connect(workers=1, scheduler="tcp://127.0.0.1:9", timeout=2)
+
+
+def test_campaign_on_an_existing_scheduler(tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster:
+        summary = run_campaign(
+            _spec("square", n=6), tmp_path, scheduler=cluster.scheduler_address, progress=False
+        )
+        assert summary["counts"]["done"] == 6
+        assert len(cluster.scheduler.workers) == 1  # the campaign used this cluster, and left it running

@@ -322,3 +322,23 @@ def test_nan_energies_stop_the_run_naming_step_and_particle(hoomd, rng):
     poison.assign(np.nan)
     with pytest.raises(NonFiniteForceError, match=r"timestep 6 on particle tag \d+"):
         sim.run(5)
+
+
+def test_wca_matches_native_shifted_lj(hoomd, rng):
+    from hoomd_mlx import TensorFlowForce
+    from hoomd_mlx.coupling import WCA
+
+    pos, types, box = lattice_config(rng, n_side=6, spacing=1.3)
+    sim = make_simulation(hoomd, pos, types, box)
+    native = hoomd.md.pair.LJ(nlist=hoomd.md.nlist.Cell(buffer=0.4), mode="shift")
+    wca = WCA(LJ_PARAMS, TYPES)
+    for pair, params in LJ_PARAMS.items():
+        native.params[pair] = params
+        native.r_cut[pair] = 2 ** (1 / 6) * params["sigma"]
+    ours = TensorFlowForce(wca, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=wca.r_cut)
+    integrate(hoomd, sim, [native, ours])
+    sim.run(1)
+    assert np.abs(native.forces).max() > 0
+    np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-10)
+    # HOOMD's shift subtracts V(r_cut); WCA adds epsilon, the same number
+    np.testing.assert_allclose(ours.energies, native.energies, rtol=1e-10, atol=1e-12)
