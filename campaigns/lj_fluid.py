@@ -73,6 +73,8 @@ def run(params: dict, job) -> dict:
     energy = np.array([f.log[key + "potential_energy"][0] for f in frames]) / sim.state.N_particles
     return {
         "pressure": float(pressure.mean()),
+        "pressure_err": float(pressure.std(ddof=1) / np.sqrt(len(pressure))),
         "potential_energy_per_particle": float(energy.mean()),
+        "potential_energy_per_particle_err": float(energy.std(ddof=1) / np.sqrt(len(energy))),
         "final_step": int(sim.timestep),
     }

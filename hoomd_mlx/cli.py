@@ -59,6 +59,31 @@ def _campaign_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from hoomd_mlx.campaign.learning import predict_point
+    from hoomd_mlx.errors import ConfigurationError
+
+    params = {}
+    for item in args.params:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigurationError(f"--params takes NAME=VALUE pairs, got {item!r}")
+        params[name] = float(value)
+    answer = predict_point(args.dir, params)
+    if args.json:
+        print(json.dumps(answer, indent=2))
+        return 0
+    for name, mean in answer["mean"].items():
+        print(f"{name} = {mean:.6g} +- {answer['std'][name]:.2g}")
+    version, accuracy = answer["surrogate_version"], answer["validation_accuracy"]
+    per_point, per_run = answer["inference_seconds"] * 1e3, answer["mean_simulation_seconds"]
+    print(
+        f"surrogate v{version} (validation accuracy {accuracy:.3f}): {per_point:.2f} ms per point vs "
+        f"{per_run:.1f} s per simulation ({answer['speedup']:.3g}x)"
+    )
+    return 0
+
+
 def _add_campaign(sub: argparse._SubParsersAction) -> None:
     campaign = sub.add_parser("campaign", help="run, watch and report campaigns of HOOMD jobs on Dask")
     verbs = campaign.add_subparsers(dest="verb", required=True)
@@ -94,14 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="demo-output", help="output directory (default demo-output)")
     demo.set_defaults(func=_demo)
     _add_campaign(sub)
+    predict = sub.add_parser("predict", help="a campaign's surrogate at any design point, with uncertainty")
+    predict.add_argument("dir", help="campaign directory")
+    predict.add_argument("--params", nargs="+", required=True, help="NAME=VALUE for every design parameter")
+    predict.add_argument("--json", action="store_true", help="machine-readable output")
+    predict.set_defaults(func=_predict)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``hoomd-mlx``."""
     args = build_parser().parse_args(argv)
-    if args.verbose < 2:  # Dask's own INFO lines (also in worker processes) only with -vv
+    if args.verbose < 2:  # Dask's and TensorFlow's own INFO lines (also in workers) only with -vv
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("distributed", "tensorflow", "absl"):

@@ -11,3 +11,10 @@ def flaky(params, job):
     if params["x"] == 3:
         raise ValueError(f"x = {params['x']} is not allowed")
     return {"y": params["x"]}
+
+
+def smooth(params, job):
+    import math
+
+    x, y = params["x"], params["y"]
+    return {"f": math.sin(x) + y**2, "g": x * y}

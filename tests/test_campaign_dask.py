@@ -152,3 +152,23 @@ def test_driver_killed_and_restarted_repeats_nothing(tmp_path):
             assert ledger.job(job_id).finished == finished  # not run again
     for entries in _steps_logs(directory).values():
         assert [e["how"] for e in entries].count("finished") == 1
+
+
+def test_lj_campaign_with_a_surrogate_stops_early(tmp_path):
+    """The example campaign: retrains while running, stops at its target, predicts the rest."""
+    from hoomd_mlx.campaign.runner import run_campaign
+    from hoomd_mlx.campaign.spec import load_spec
+
+    shutil.copy(CAMPAIGNS / "lj_fluid.py", tmp_path / "lj_fluid.py")
+    shutil.copy(CAMPAIGNS / "lj_fluid_surrogate.toml", tmp_path / "spec.toml")
+    spec = load_spec(tmp_path / "spec.toml")
+    summary = run_campaign(spec, tmp_path / "run", progress=False)
+    counts = summary["counts"]
+    assert counts["predicted"] > 0, counts
+    assert counts["done"] + counts["predicted"] == 48
+    with Ledger.in_directory(tmp_path / "run") as ledger:
+        versions = ledger.surrogate_versions()
+        assert len(versions) >= 2
+        assert all(v["accuracy"] >= spec.surrogate.target for v in versions[-2:])
+        for job in ledger.jobs("predicted"):
+            assert {"pressure", "pressure_std", "potential_energy_per_particle"} <= set(job.result)

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS surrogate_versions (version INTEGER PRIMARY KEY, time REAL, record TEXT);
 """
 
 
@@ -223,7 +224,19 @@ class Ledger:
         """Store a campaign-level value (the spec, the driver's start time, ...)."""
         self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
+    def add_surrogate_version(self, record: Mapping[str, Any]) -> None:
+        """Record a retrained surrogate (version, samples, validation accuracy, path, ...)."""
+        self._write(
+            "INSERT OR REPLACE INTO surrogate_versions (version, time, record) VALUES (?, ?, ?)",
+            (int(record["version"]), time.time(), json.dumps(dict(record))),
+        )
+
     # -- reading (driver, status, report) ----------------------------------------------
+
+    def surrogate_versions(self) -> list[dict]:
+        """list[dict]: Every recorded surrogate version, oldest first."""
+        rows = self._db.execute("SELECT time, record FROM surrogate_versions ORDER BY version")
+        return [{**json.loads(record), "time": t} for t, record in rows]
 
     def meta(self, key: str, default: Any = None) -> Any:
         """A campaign-level value stored with `set_meta`."""

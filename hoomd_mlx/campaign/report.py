@@ -17,7 +17,10 @@ def _numeric(values: list) -> bool:
 
 
 def _plot_results(plt, jobs, output: Path) -> list[str]:
-    """One figure per scalar result: against the first parameter, one line per other combination."""
+    """One figure per scalar result: against the first parameter, one line per other combination.
+
+    Design points answered by the surrogate are marked with black crosses.
+    """
     names = sorted({k for job in jobs for k in job.params})
     keys = sorted({k for job in jobs for k, v in (job.result or {}).items() if isinstance(v, int | float)})
     if not names or not keys:
@@ -74,6 +77,36 @@ def _plot_timings(plt, jobs, output: Path) -> str | None:
     return "timings.png"
 
 
+def _plot_learning_curve(plt, versions: list[dict], output: Path) -> str | None:
+    if not versions:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
+    ax.plot([v["samples"] for v in versions], [v["accuracy"] for v in versions], "o-")
+    ax.set_xlabel("simulations in the training set")
+    ax.set_ylabel("validation within-error-bar accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    fig.savefig(output / "learning_curve.png", dpi=110)
+    plt.close(fig)
+    return "learning_curve.png"
+
+
+def _savings(jobs: list, versions: list[dict]) -> list[str]:
+    predicted = [j for j in jobs if j.state == "predicted"]
+    if not versions:
+        return []
+    runtimes = [j.runtime for j in jobs if j.runtime]
+    mean = float(np.mean(runtimes)) if runtimes else 0.0
+    last = versions[-1]
+    return [
+        f"Surrogate: {len(versions)} versions; the last (v{last['version']}) trained on {last['samples']} "
+        f"simulations reached validation accuracy {last['accuracy']:.3f}.",
+        f"{len(predicted)} design points were answered by the surrogate instead of simulated, saving about "
+        f"{len(predicted) * mean / 3600:.3f} h of compute ({mean:.1f} s per simulation).",
+        "",
+    ]
+
+
 def write_report(directory: str | Path) -> Path:
     """Write ``report/report.md`` and its PNGs into a campaign directory; return the Markdown path."""
     import matplotlib
@@ -89,6 +122,8 @@ def write_report(directory: str | Path) -> Path:
         jobs = [j for j in ledger.jobs() if j.state in ("done", "predicted")]
         figures = _plot_results(plt, jobs, output)
         timing = _plot_timings(plt, ledger.jobs(), output)
+        versions = ledger.surrogate_versions()
+        curve = _plot_learning_curve(plt, versions, output)
     runtimes = [j.runtime for j in jobs if j.runtime is not None]
     lines = [
         f"# Campaign {status['name']}",
@@ -102,6 +137,9 @@ def write_report(directory: str | Path) -> Path:
         f"job failures: {status['job_failures']}.",
         "",
     ]
+    lines += _savings(jobs, versions)
+    if curve:
+        lines += [f"![learning curve]({curve})", ""]
     if timing:
         lines += [f"![timings]({timing})", ""]
     for name in figures:

@@ -64,6 +64,8 @@ class Campaign:
         self.ledger.set_meta("spec", str(self.spec.source) if self.spec.source else self.spec.name)
         self.ledger.set_meta("name", self.spec.name)
         self.ledger.set_meta("parameters", sorted({k for p in points for k in p}))
+        if self.spec.surrogate is not None:
+            self.ledger.set_meta("surrogate_outputs", list(self.spec.surrogate.outputs))
         return self.ledger.add_jobs({job_id(p): p for p in points})
 
     def task(self, job: str, params: dict) -> JobTask:
@@ -224,8 +226,17 @@ def run_campaign(
         bar = tqdm(total=total, initial=finished, desc=spec.name, unit="job", disable=not progress)
         driver = _Driver(campaign, client, bar)
         client.subscribe_topic(EVENT_TOPIC, driver.events.put)
-        slots = max(16, 8 * sum(client.nthreads().values()))  # keep the pipeline full
-        driver.submit_more(slots)
+        threads = sum(client.nthreads().values())
+        slots = max(16, 8 * threads)  # keep the pipeline full
+        learner = None
+        if spec.surrogate is not None:
+            from hoomd_mlx.campaign.learning import CampaignLearner
+
+            learner = CampaignLearner(spec.surrogate, ledger.meta("parameters"), campaign.directory, ledger)
+            slots = max(1, threads)  # choose few jobs at a time, so the surrogate can steer
+            _learn(driver, learner, threads)
+        if learner is None or not learner.switched:
+            driver.submit_more(slots)
         while driver.in_flight and ledger.count("done") < target:
             try:
                 done, _ = wait(list(driver.in_flight), timeout=0.5, return_when="FIRST_COMPLETED")
@@ -234,8 +245,17 @@ def run_campaign(
             driver.drain_events()
             if done:
                 driver.settle(list(done))
-            driver.submit_more(slots)
+                if learner is not None:
+                    _learn(driver, learner, threads)
+            if learner is None or not learner.switched:
+                driver.submit_more(slots)
         driver.drain_events()
+        if learner is not None and learner.switched:
+            predicted = learner.predict_remaining()
+            driver.pending.clear()
+            announce(
+                f"surrogate reached its target twice: {predicted} design points predicted, not simulated"
+            )
         if driver.in_flight:  # the completion fraction was reached
             client.cancel(list(driver.in_flight))
             for job in driver.in_flight.values():
@@ -250,6 +270,15 @@ def run_campaign(
     return summary
 
 
+def _learn(driver: _Driver, learner: Any, threads: int) -> None:
+    """Retrain when enough new results arrived, then let the surrogate order the pending jobs."""
+    record = learner.observe()
+    if record is not None:
+        driver.progress.set_postfix_str(f"surrogate v{record['version']} acc {record['accuracy']:.3f}")
+    if record is not None or learner.needs_validation:
+        driver.pending = deque(learner.order(list(driver.pending), driver.params, threads))
+
+
 def spec_summary(spec: CampaignSpec) -> dict:
     """dict: A JSON-able view of a spec (for ``--dry-run``)."""
     return {
@@ -258,5 +287,6 @@ def spec_summary(spec: CampaignSpec) -> dict:
         "function": spec.job.function,
         "resources": asdict(spec.resources),
         "analyses": [dict(a) for a in spec.analyses],
+        "surrogate": asdict(spec.surrogate) if spec.surrogate is not None else None,
         "completion": spec.completion,
     }

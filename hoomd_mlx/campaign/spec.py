@@ -41,6 +41,7 @@ from typing import Any
 
 from hoomd_mlx.campaign.design import DesignSpace
 from hoomd_mlx.campaign.execute import resolve_function
+from hoomd_mlx.campaign.learning import SurrogateSettings
 from hoomd_mlx.errors import ConfigurationError
 
 __all__ = ["ANALYSES", "CampaignSpec", "JobSpec", "Resources", "load_spec"]
@@ -91,7 +92,7 @@ class CampaignSpec:
     resources: Resources = field(default_factory=Resources)
     completion: float = 1.0
     cluster: Mapping[str, Any] = field(default_factory=dict)
-    surrogate: Mapping[str, Any] = field(default_factory=dict)
+    surrogate: SurrogateSettings | None = None
     source: Path | None = None
 
     @property
@@ -179,7 +180,7 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
         resources=_resources(raw.get("resources", {})),
         completion=completion,
         cluster=dict(raw.get("cluster", {})),
-        surrogate=dict(raw.get("surrogate", {})),
+        surrogate=SurrogateSettings.from_mapping(raw["surrogate"]) if "surrogate" in raw else None,
         source=source,
     )
     resolve_function(spec.job.function, spec.search_path)  # fail now, not on a worker

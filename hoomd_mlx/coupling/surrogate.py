@@ -127,8 +127,10 @@ class Members(keras.layers.Layer):
 
 def _ensemble_model(x, y, members, hidden, seed, nonnegative) -> keras.Model:
     x_mean, x_std = x.mean(0), x.std(0)
-    x_std = np.where(x_std > 0, x_std, 1.0)
-    y_mean, y_std = y.mean(0), y.std(0)  # outputs that never vary are predicted exactly (std 0)
+    x_std = np.where(x_std > 1e-9 * np.maximum(np.abs(x_mean), 1.0), x_std, 1.0)  # constant inputs
+    y_mean, y_std = y.mean(0), y.std(0)
+    # outputs that never vary (std 0 up to round-off) are predicted exactly: their mean
+    y_std = np.where(y_std > 1e-9 * np.maximum(np.abs(y_mean), 1e-30), y_std, 0.0)
     inputs = keras.Input((x.shape[1],))
     h = Affine(1.0 / x_std, -x_mean / x_std)(inputs)
     h = Members(members)(h)
@@ -181,6 +183,7 @@ class Surrogate:
             "seed": int(seed),
         }
         self.model: keras.Model | None = None
+        self._compiled: tuple | None = None  # (model, its compiled call) for fast predictions
         self.X = self.Y = self.error = None
 
     # -- training -------------------------------------------------------------------------
@@ -241,8 +244,11 @@ class Surrogate:
         """(M, S, D) predictions of every member."""
         if self.model is None:
             raise RuntimeError("call fit first: the surrogate has not been trained")
+        if self._compiled is None or self._compiled[0] is not self.model:
+            signature = [tf.TensorSpec([None, self.model.input_shape[-1]], tf.float32)]
+            self._compiled = (self.model, tf.function(self.model, input_signature=signature))
         x = tf.constant(np.atleast_2d(np.asarray(X, np.float64)), tf.float32)
-        return self.model(x).numpy().astype(np.float64)
+        return self._compiled[1](x).numpy().astype(np.float64)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over the ensemble, each (S, D), in the outputs' units."""

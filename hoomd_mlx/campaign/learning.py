@@ -1,0 +1,255 @@
+"""A surrogate that learns while the campaign runs, chooses the next jobs and can end it.
+
+The ``[surrogate]`` table of a spec::
+
+    [surrogate]
+    outputs = ["pressure", "potential_energy_per_particle"]   # result keys to learn
+    errors = { pressure = "pressure_err" }                    # optional: result keys of their error bars
+    tolerance = 0.05             # error bar floor, relative to |value| ...
+    absolute_tolerance = 0.0     # ... and absolute
+    retrain_every = 4            # new results between retrains
+    target = 0.95                # validation within-error-bar accuracy that ends the simulations
+    strategy = "disagreement"    # disagreement | random | space_filling: which pending jobs run next
+    members = 5
+    epochs = 2000
+    update_epochs = 500
+
+Between retrains the surrogate is updated from its current weights; while the data set is
+still doubling it is refitted, so its built-in scaling follows the data. Each retrain is
+saved as ``surrogates/v<N>/`` and recorded in the ledger with its validation accuracy
+(validation: the finished jobs whose id hash falls in the last
+quarter, the same jobs at every retrain). When two successive retrains reach
+``target``, the driver stops submitting simulations and every remaining design point
+is answered by the surrogate, marked ``predicted`` with its uncertainty.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.errors import ConfigurationError
+
+__all__ = ["CampaignLearner", "SurrogateSettings", "latest_surrogate", "predict_point"]
+
+logger = logging.getLogger(__name__)
+
+STRATEGY_NAMES = ("disagreement", "random", "space_filling")
+MIN_VALIDATION = 3  # finished validation jobs needed before the surrogate may end the simulations
+"""tuple[str, ...]: Names of `hoomd_mlx.coupling.active.STRATEGIES` (kept here: no TensorFlow import)."""
+
+
+@dataclass(frozen=True)
+class SurrogateSettings:
+    """The validated ``[surrogate]`` table."""
+
+    outputs: tuple[str, ...]
+    errors: Mapping[str, str] = field(default_factory=dict)
+    tolerance: float = 0.05
+    absolute_tolerance: float = 0.0
+    retrain_every: int = 4
+    target: float = 0.95
+    strategy: str = "disagreement"
+    members: int = 5
+    epochs: int = 2000
+    update_epochs: int = 500
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> SurrogateSettings:
+        """Validate, naming the key at fault."""
+        known = {f.name for f in fields(cls)}
+        for key in table:
+            if key not in known:
+                raise ConfigurationError(f"unknown key surrogate.{key}; expected one of {sorted(known)}")
+        if not table.get("outputs"):
+            raise ConfigurationError("surrogate.outputs must list the result keys to learn")
+        settings = cls(**{**table, "outputs": tuple(table["outputs"])})
+        if settings.strategy not in STRATEGY_NAMES:
+            raise ConfigurationError(
+                f"surrogate.strategy = {settings.strategy!r}; expected one of {STRATEGY_NAMES}"
+            )
+        if not 0 < settings.target <= 1:
+            raise ConfigurationError(f"surrogate.target = {settings.target}; expected a fraction in (0, 1]")
+        if settings.retrain_every < 1 or settings.members < 2:
+            raise ConfigurationError("surrogate.retrain_every must be >= 1 and surrogate.members >= 2")
+        return settings
+
+
+def _is_validation(job_id: str) -> bool:
+    return int(job_id, 16) % 4 == 3
+
+
+class CampaignLearner:
+    """Driver-side surrogate: retrains on finished jobs, orders pending ones, predicts the rest.
+
+    Args:
+        settings: The ``[surrogate]`` settings.
+        parameters: Design parameter names (the surrogate's inputs, in this order).
+        directory: Campaign directory (model versions go to ``surrogates/``).
+        ledger: The campaign ledger.
+    """
+
+    def __init__(
+        self, settings: SurrogateSettings, parameters: Sequence[str], directory: Path, ledger: Ledger
+    ):
+        self.settings = settings
+        self.parameters = list(parameters)
+        self.directory = Path(directory)
+        self.ledger = ledger
+        self.surrogate = None
+        self._trained_ids: set[str] = set()
+        self._rng = np.random.default_rng(0)
+        versions = ledger.surrogate_versions()
+        self.version = versions[-1]["version"] if versions else 0
+        self._streak = 0
+        self._validation_done = 0
+        self._fit_size = 0
+        for entry in versions[-2:]:
+            reached = entry["accuracy"] >= settings.target and entry["validation"] >= MIN_VALIDATION
+            self._streak = self._streak + 1 if reached else 0
+
+    @property
+    def needs_validation(self) -> bool:
+        """bool: Fewer than the minimum validation jobs are finished (they are scheduled first)."""
+        if self._validation_done >= MIN_VALIDATION:
+            return False
+        self._validation_done = sum(_is_validation(j.id) for j in self.ledger.jobs("done"))
+        return self._validation_done < MIN_VALIDATION
+
+    @property
+    def switched(self) -> bool:
+        """bool: Two successive retrains reached the target: simulations can stop."""
+        return self._streak >= 2
+
+    def _arrays(self, jobs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = self.settings
+        X = np.array([[float(j.params[p]) for p in self.parameters] for j in jobs])
+        Y = np.array([[float(j.result[o]) for o in s.outputs] for j in jobs])
+        E = np.array([[float(j.result.get(s.errors.get(o, ""), 0.0)) for o in s.outputs] for j in jobs])
+        E = np.maximum(E, np.maximum(s.tolerance * np.abs(Y), s.absolute_tolerance))
+        return X, Y, E
+
+    def observe(self) -> dict | None:
+        """Retrain if ``retrain_every`` new results arrived; return the new version's record."""
+        from hoomd_mlx.coupling.surrogate import Surrogate, within_error_bar_accuracy
+
+        s = self.settings
+        done = [j for j in self.ledger.jobs("done") if all(o in (j.result or {}) for o in s.outputs)]
+        train = [j for j in done if not _is_validation(j.id)]
+        validation = [j for j in done if _is_validation(j.id)]
+        new = [j for j in train if j.id not in self._trained_ids]
+        if len(new) < s.retrain_every and self.surrogate is not None:
+            return None
+        if len(train) < 2 * len(self.parameters) + 2 or not validation:
+            return None
+        start = time.monotonic()
+        if self.surrogate is None or len(train) >= 2 * self._fit_size:
+            # a fresh fit while the data set doubles (its input/output scaling follows the data);
+            # warm-start updates in between
+            self.surrogate = Surrogate(
+                members=s.members, epochs=s.epochs, update_epochs=s.update_epochs, seed=self.version
+            ).fit(*self._arrays(train))
+            self._fit_size = len(train)
+        else:
+            self.surrogate.update(*self._arrays(new))
+        self._trained_ids.update(j.id for j in train)
+        Xv, Yv, Ev = self._arrays(validation)
+        accuracy = within_error_bar_accuracy(self.surrogate.predict(Xv)[0], Yv, Ev)
+        self.version += 1
+        path = self.surrogate.save(self.directory / "surrogates" / f"v{self.version}")
+        # a switch needs a validation set worth the name
+        reached = accuracy >= s.target and len(validation) >= MIN_VALIDATION
+        self._streak = self._streak + 1 if reached else 0
+        record = {
+            "version": self.version,
+            "samples": len(train),
+            "validation": len(validation),
+            "accuracy": accuracy,
+            "path": str(path.relative_to(self.directory)),
+            "seconds": time.monotonic() - start,
+        }
+        self.ledger.add_surrogate_version(record)
+        logger.info("surrogate v%d: %d samples, validation accuracy %.3f", self.version, len(train), accuracy)
+        return record
+
+    def order(self, pending: Sequence[str], params: Mapping[str, Mapping[str, Any]], count: int) -> list[str]:
+        """Pending job ids with the strategy's ``count`` picks first."""
+        from hoomd_mlx.coupling.active import STRATEGIES
+
+        if self.needs_validation:  # fill the held-out set first
+            validation = [j for j in pending if _is_validation(j)]
+            return validation + [j for j in pending if not _is_validation(j)]
+        if self.surrogate is None or not pending:
+            return list(pending)
+        candidates = np.array([[float(params[j][p]) for p in self.parameters] for j in pending])
+        picks = STRATEGIES[self.settings.strategy](self.surrogate, candidates, count, self._rng)
+        first = [pending[k] for k in picks]
+        chosen = set(first)
+        return first + [j for j in pending if j not in chosen]
+
+    def predict_remaining(self) -> int:
+        """Answer every pending design point with the surrogate; return how many."""
+        pending = self.ledger.jobs("pending")
+        if not pending or self.surrogate is None:
+            return 0
+        X = np.array([[float(j.params[p]) for p in self.parameters] for j in pending])
+        mean, std = self.surrogate.predict(X)
+        with self.ledger.transaction():
+            for job, m, sd in zip(pending, mean, std, strict=True):
+                result = {o: float(v) for o, v in zip(self.settings.outputs, m, strict=True)}
+                result.update({f"{o}_std": float(v) for o, v in zip(self.settings.outputs, sd, strict=True)})
+                result["surrogate_version"] = self.version
+                self.ledger.mark_predicted(job.id, result)
+        return len(pending)
+
+
+def latest_surrogate(directory: str | Path):
+    """(Surrogate, version record, parameter names, output names) of a campaign's newest model."""
+    from hoomd_mlx.coupling.surrogate import Surrogate
+
+    directory = Path(directory)
+    with Ledger.in_directory(directory) as ledger:
+        versions = ledger.surrogate_versions()
+        parameters = ledger.meta("parameters")
+        outputs = ledger.meta("surrogate_outputs")
+    if not versions:
+        raise ConfigurationError(
+            f"campaign {directory} has no surrogate yet (its spec needs a [surrogate] table)"
+        )
+    record = versions[-1]
+    return Surrogate.load(directory / record["path"]), record, parameters, outputs
+
+
+def predict_point(directory: str | Path, params: Mapping[str, float]) -> dict:
+    """Mean and std of the newest surrogate at one design point, with timing against simulation."""
+    surrogate, record, parameters, outputs = latest_surrogate(directory)
+    missing = [p for p in parameters if p not in params]
+    if missing:
+        raise ConfigurationError(f"--params is missing {missing}; the design parameters are {parameters}")
+    x = np.array([[float(params[p]) for p in parameters]])
+    surrogate.predict(x)  # warm up
+    start = time.perf_counter()
+    repeats = 20
+    for _ in range(repeats):
+        mean, std = surrogate.predict(x)
+    inference = (time.perf_counter() - start) / repeats
+    with Ledger.in_directory(directory) as ledger:
+        runtimes = [j.runtime for j in ledger.jobs("done") if j.runtime]
+    simulation = float(np.mean(runtimes)) if runtimes else float("nan")
+    return {
+        "params": dict(params),
+        "mean": dict(zip(outputs, mean[0].tolist(), strict=True)),
+        "std": dict(zip(outputs, std[0].tolist(), strict=True)),
+        "surrogate_version": record["version"],
+        "validation_accuracy": record["accuracy"],
+        "inference_seconds": inference,
+        "mean_simulation_seconds": simulation,
+        "speedup": simulation / inference if runtimes else None,
+    }

@@ -1,0 +1,79 @@
+"""A surrogate learning inside a real Dask campaign (light inline jobs, no HOOMD)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hoomd_mlx.campaign.learning import predict_point
+from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.report import write_report
+from hoomd_mlx.campaign.runner import run_campaign
+from hoomd_mlx.campaign.spec import spec_from_mapping
+
+HERE = Path(__file__).parent
+
+
+def _spec():
+    raw = {
+        "campaign": {"name": "learning"},
+        "design": {
+            "sampler": "grid",
+            "parameters": {"x": {"range": [0.0, 1.5], "points": 8}, "y": {"range": [0.0, 1.0], "points": 8}},
+        },
+        "job": {"function": "jobs_for_campaign_tests:smooth", "isolation": "inline"},
+        "resources": {"workers": 2},
+        "surrogate": {
+            "outputs": ["f", "g"],
+            "tolerance": 0.05,
+            "absolute_tolerance": 0.05,
+            "retrain_every": 4,
+            "target": 0.9,
+            "epochs": 1500,
+            "update_epochs": 800,
+        },
+    }
+    return spec_from_mapping(raw, source=HERE / "learning.toml")
+
+
+def test_surrogate_steers_and_ends_the_campaign(tmp_path):
+    summary = run_campaign(_spec(), tmp_path, progress=False)
+    counts = summary["counts"]
+    assert counts["predicted"] > 0, counts  # the switch happened before the bag was done
+    assert counts["done"] + counts["predicted"] == 64
+    with Ledger.in_directory(tmp_path) as ledger:
+        versions = ledger.surrogate_versions()
+        assert len(versions) >= 2
+        assert all(v["accuracy"] >= 0.9 for v in versions[-2:])
+        assert (tmp_path / versions[-1]["path"] / "model.keras").exists()
+        predicted = ledger.jobs("predicted")
+        for job in predicted:  # answered with uncertainty, close to the truth
+            x, y = job.params["x"], job.params["y"]
+            assert abs(job.result["f"] - (np.sin(x) + y**2)) < 0.25
+            assert job.result["f_std"] >= 0
+    answer = predict_point(tmp_path, {"x": 0.7, "y": 0.4})
+    assert abs(answer["mean"]["f"] - (np.sin(0.7) + 0.16)) < 0.2
+    assert answer["inference_seconds"] > 0
+    report = write_report(tmp_path)
+    text = report.read_text()
+    assert "answered by the surrogate" in text
+    assert (report.parent / "learning_curve.png").exists()
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hoomd_mlx.cli",
+            "predict",
+            str(tmp_path),
+            "--params",
+            "x=0.7",
+            "y=0.4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(cli.stdout)["mean"]["f"] == answer["mean"]["f"]
