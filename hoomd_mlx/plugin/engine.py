@@ -168,7 +168,13 @@ class ForceEngine:
             self._steps[virial] = step
         return step
 
-    def _run_step(self, virial: bool, *args: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def _run_step(
+        self, virial: bool, postype: tf.Tensor, box: Any, charges: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Run the compiled step on this step's particles with the current pairs."""
+        box_t = tf.constant([box.Lx, box.Ly, box.Lz, box.xy, box.xz, box.yz], tf.float64)
+        pair_i, pair_j, n_pairs = self._pairs_tensors
+        args = (postype, box_t, charges, pair_i, pair_j, n_pairs, self._rcut2, self._n_types, self._r_fill)
         try:
             return self._step(virial)(*args)
         except _XLA_ERRORS as err:
@@ -182,9 +188,6 @@ class ForceEngine:
     def evaluate(self, force: Any, timestep: int) -> None:
         """Compute forces, energies (and virials when HOOMD wants them) and write them."""
         state = force._state
-        box = state.box
-        box_t = tf.constant([box.Lx, box.Ly, box.Lz, box.xy, box.xz, box.yz], tf.float64)
-        pair_i, pair_j, n_pairs = self._pairs_tensors
         with force.cpu_local_force_arrays as arrays, state.cpu_local_snapshot as snap:
             virial_view = _compat.host_array(arrays.virial)
             want_virial = _compat.virial_requested(virial_view)
@@ -194,18 +197,7 @@ class ForceEngine:
             if self.many_body:
                 charges_t = self._charges(_compat.host_array(particles.charge))
             start = time.perf_counter()
-            force_energy, virial, finite = self._run_step(
-                want_virial,
-                postype_t,
-                box_t,
-                charges_t,
-                pair_i,
-                pair_j,
-                n_pairs,
-                self._rcut2,
-                self._n_types,
-                self._r_fill,
-            )
+            force_energy, virial, finite = self._run_step(want_virial, postype_t, state.box, charges_t)
             force_energy = force_energy.numpy()
             virial = virial.numpy()
             elapsed = time.perf_counter() - start

@@ -116,9 +116,6 @@ class GPUForceEngine(ForceEngine):
         """Compute and write forces, energies and virials, all on the device."""
         cupy = self._cupy
         state = force._state
-        box = state.box
-        box_t = tf.constant([box.Lx, box.Ly, box.Lz, box.xy, box.xz, box.yz], tf.float64)
-        pair_i, pair_j, n_pairs = self._pairs_tensors
         with force.gpu_local_force_arrays as arrays, state.gpu_local_snapshot as snap:
             virial_view = _compat.device_array(arrays.virial)
             want_virial = _compat.virial_requested(virial_view)
@@ -130,16 +127,7 @@ class GPUForceEngine(ForceEngine):
             cupy.cuda.runtime.deviceSynchronize()
             start = time.perf_counter()
             force_energy, virial, finite = self._run_step(
-                want_virial,
-                self._device_tensor(postype),
-                box_t,
-                charges,
-                pair_i,
-                pair_j,
-                n_pairs,
-                self._rcut2,
-                self._n_types,
-                self._r_fill,
+                want_virial, self._device_tensor(postype), state.box, charges
             )
             ok = bool(finite)
             elapsed = time.perf_counter() - start
