@@ -13,8 +13,9 @@ gcsfuse/s3fs) -- pass it with --dir.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
+
+from hoomd_mlx.campaign.cluster import run_on_cluster
 
 
 def make_cluster(provider: str, workers: int, image: str, machine: str | None):
@@ -52,13 +53,7 @@ def main() -> int:
     parser.add_argument("--dir", help="campaign directory on shared storage")
     args = parser.parse_args()
     cluster = make_cluster(args.provider, args.workers, args.image, args.machine)
-    command = ["hoomd-mlx", "campaign", "run", args.spec, "--scheduler", cluster.scheduler_address]
-    if args.dir:
-        command += ["--dir", args.dir]
-    try:
-        return subprocess.call(command)
-    finally:
-        cluster.close()
+    return run_on_cluster(cluster, args.spec, args.dir)
 
 
 if __name__ == "__main__":

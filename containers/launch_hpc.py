@@ -11,12 +11,13 @@ against the new cluster; stop it any time and run this again: the campaign resum
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
 import dask
 import yaml
+
+from hoomd_mlx.campaign.cluster import run_on_cluster
 
 HERE = Path(__file__).parent
 
@@ -45,13 +46,7 @@ def main() -> int:
         cluster.close()
         return 0
     cluster.scale(jobs=args.jobs)
-    command = ["hoomd-mlx", "campaign", "run", args.spec, "--scheduler", cluster.scheduler_address]
-    if args.dir:
-        command += ["--dir", args.dir]
-    try:
-        return subprocess.call(command)
-    finally:
-        cluster.close()
+    return run_on_cluster(cluster, args.spec, args.dir)
 
 
 if __name__ == "__main__":

@@ -78,3 +78,23 @@ def test_campaign_on_an_existing_scheduler(tmp_path):
         )
         assert summary["counts"]["done"] == 6
         assert len(cluster.scheduler.workers) == 1  # the campaign used this cluster, and left it running
+
+
+def test_launch_recipe_drives_the_cli_against_its_cluster(tmp_path):
+    import shutil
+
+    from distributed import LocalCluster
+
+    from hoomd_mlx.campaign.cluster import run_on_cluster
+
+    shutil.copy(HERE / "jobs_for_campaign_tests.py", tmp_path / "jobs_for_campaign_tests.py")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        "[design]\nsampler = 'list'\npoints = [{ x = 1 }, { x = 2 }, { x = 3 }]\n"
+        "[job]\nfunction = 'jobs_for_campaign_tests:square'\nisolation = 'inline'\n"
+    )
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0")
+    assert run_on_cluster(cluster, spec, tmp_path / "run") == 0
+    assert cluster.status.name == "closed"
+    with Ledger.in_directory(tmp_path / "run") as ledger:
+        assert sorted(j.result["y"] for j in ledger.jobs("done")) == [1, 4, 9]

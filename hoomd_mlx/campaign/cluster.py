@@ -16,6 +16,7 @@ joined with ``--scheduler ADDRESS``; see ``docs/campaigns.md``.
 from __future__ import annotations
 
 import logging
+import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ from distributed import Client, LocalCluster
 
 from hoomd_mlx.errors import ConfigurationError
 
-__all__ = ["connect"]
+__all__ = ["connect", "run_on_cluster"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,3 +80,20 @@ def connect(
         hpc.scale(jobs=workers)
         return Client(hpc), hpc
     raise ConfigurationError(f"cluster.kind = {kind!r}; expected 'local', 'slurm' or 'pbs'")
+
+
+def run_on_cluster(cluster: Any, spec: str, directory: str | None = None) -> int:
+    """Drive ``hoomd-mlx campaign run SPEC --scheduler <cluster's address>``, then close ``cluster``.
+
+    For launch recipes that start their own cluster (dask-jobqueue, dask-cloudprovider).
+
+    Returns:
+        int: The exit status of the campaign run.
+    """
+    command = ["hoomd-mlx", "campaign", "run", str(spec), "--scheduler", cluster.scheduler_address]
+    if directory:
+        command += ["--dir", str(directory)]
+    try:
+        return subprocess.call(command)
+    finally:
+        cluster.close()
