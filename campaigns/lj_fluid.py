@@ -11,21 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def _lattice(hoomd, n_side: int, density: float, kT: float):
-    import gsd.hoomd
-
-    n = n_side**3
-    length = (n / density) ** (1 / 3)
-    grid = np.stack(np.meshgrid(*[np.arange(n_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    frame = gsd.hoomd.Frame()
-    frame.particles.N = n
-    frame.particles.position = (grid + 0.5) * (length / n_side) - length / 2
-    frame.particles.typeid = np.zeros(n, dtype=np.int32)
-    frame.particles.types = ["A"]
-    frame.configuration.box = [length, length, length, 0, 0, 0]
-    return frame
-
-
 def _force(hoomd, kind: str):
     nlist = hoomd.md.nlist.Cell(buffer=0.4)
     if kind == "tensorflow":
@@ -44,13 +29,14 @@ def run(params: dict, job) -> dict:
     import hoomd
 
     from hoomd_mlx.campaign.analysis import unique_frames
+    from hoomd_mlx.demo import lattice_frame
 
     settings = {"n_side": 8, "steps": 4000, "frame_every": 200, "production_frames": 10, "force": "native"}
     settings.update(job.settings)
     density, kT = float(params["density"]), float(params["kT"])
 
     def build(sim):
-        sim.create_state_from_snapshot(_lattice(hoomd, settings["n_side"], density, kT))
+        sim.create_state_from_snapshot(lattice_frame(settings["n_side"], density))
         sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=kT)
 
     sim = job.simulation(build, seed=17)

@@ -9,7 +9,6 @@ directory a plot of both energy traces (``energy.png``) and a summary
 from __future__ import annotations
 
 import json
-import logging
 import time
 from pathlib import Path
 
@@ -17,26 +16,29 @@ import numpy as np
 
 from hoomd_mlx.plugin import _compat
 
-__all__ = ["lj_fluid", "native_lj", "nvt_integrator", "run_demo"]
+__all__ = ["lattice_frame", "lj_fluid", "native_lj", "nvt_integrator", "run_demo"]
 
-logger = logging.getLogger(__name__)
+
+def lattice_frame(n_side: int, density: float):
+    """A ``gsd.hoomd.Frame`` of ``n_side**3`` type-``A`` particles on a cubic lattice at ``density``."""
+    import gsd.hoomd
+
+    n = n_side**3
+    length = (n / density) ** (1 / 3)
+    grid = np.stack(np.meshgrid(*[np.arange(n_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    frame = gsd.hoomd.Frame()
+    frame.particles.N = n
+    frame.particles.position = (grid + 0.5) * (length / n_side) - length / 2
+    frame.particles.typeid = np.zeros(n, dtype=np.int32)
+    frame.particles.types = ["A"]
+    frame.configuration.box = [length, length, length, 0, 0, 0]
+    return frame
 
 
 def lj_fluid(hoomd, n: int, rho: float = 0.8, kT: float = 1.5, seed: int = 1):
     """A ``hoomd.Simulation`` of about ``n`` particles on a cubic lattice at density ``rho``."""
-    import gsd.hoomd
-
-    m = max(2, round(n ** (1 / 3)))
-    length = (m**3 / rho) ** (1 / 3)
-    grid = np.stack(np.meshgrid(*[np.arange(m)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    frame = gsd.hoomd.Frame()
-    frame.particles.N = m**3
-    frame.particles.position = (grid + 0.5) * (length / m) - length / 2
-    frame.particles.typeid = np.zeros(m**3, dtype=np.int32)
-    frame.particles.types = ["A"]
-    frame.configuration.box = [length, length, length, 0, 0, 0]
     sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=seed)
-    sim.create_state_from_snapshot(frame)
+    sim.create_state_from_snapshot(lattice_frame(max(2, round(n ** (1 / 3))), rho))
     sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=kT)
     return sim
 

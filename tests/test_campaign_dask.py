@@ -77,6 +77,15 @@ def _kill_group(proc):
         job.kill()
 
 
+def _finish(driver):
+    """Wait for a driver to end; it must succeed. Nothing of it is left running afterwards."""
+    try:
+        output, _ = driver.communicate(timeout=600)
+        assert driver.returncode == 0, output
+    finally:
+        _kill_group(driver)
+
+
 def _steps_logs(directory):
     logs = {}
     for job_dir in (directory / "jobs").iterdir():
@@ -103,10 +112,8 @@ def test_killed_workers_lose_no_job(tmp_path):
         assert victims, "no job was running"
         for pid in victims:  # SIGKILL the Dask worker processes running jobs
             os.kill(pid, signal.SIGKILL)
-        output, _ = driver.communicate(timeout=600)
-        assert driver.returncode == 0, output
     finally:
-        _kill_group(driver)
+        _finish(driver)
     with Ledger.in_directory(directory) as ledger:
         assert ledger.counts()["done"] == 4
         jobs = ledger.jobs()
@@ -140,12 +147,7 @@ def test_driver_killed_and_restarted_repeats_nothing(tmp_path):
     with Ledger.in_directory(directory) as ledger:
         finished_before = {job.id: job.finished for job in ledger.jobs("done")}
     assert finished_before
-    restarted = _driver(spec, directory)
-    try:
-        output, _ = restarted.communicate(timeout=600)
-        assert restarted.returncode == 0, output
-    finally:
-        _kill_group(restarted)
+    _finish(_driver(spec, directory))
     with Ledger.in_directory(directory) as ledger:
         assert ledger.counts()["done"] == 4
         for job_id, finished in finished_before.items():

@@ -22,10 +22,12 @@ def _lj_job(job, steps, sigterm_at=None, inspect=None):
     import hoomd
 
     sys.path.insert(0, str(CAMPAIGNS))
-    from lj_fluid import _force, _lattice
+    from lj_fluid import _force
+
+    from hoomd_mlx.demo import lattice_frame
 
     def build(sim):
-        sim.create_state_from_snapshot(_lattice(hoomd, 6, 0.7, 1.2))
+        sim.create_state_from_snapshot(lattice_frame(6, 0.7))
         sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=1.2)
 
     sim = job.simulation(build, seed=5)

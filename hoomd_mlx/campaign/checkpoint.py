@@ -74,13 +74,6 @@ class CheckpointPolicy:
             self.seconds > 0 and seconds_since >= self.seconds
         )
 
-    @classmethod
-    def from_env(cls) -> CheckpointPolicy:
-        """The policy the campaign runner passes in ``HOOMD_MLX_CHECKPOINT`` (``steps,seconds``)."""
-        raw = os.environ.get("HOOMD_MLX_CHECKPOINT", "0,60")
-        steps, seconds = raw.split(",")
-        return cls(int(steps), float(seconds))
-
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()

@@ -110,6 +110,8 @@ class CampaignLearner:
         self.version = versions[-1]["version"] if versions else 0
         self._streak = 0
         self._validation_done = 0
+        self._validation_checked_at = -1
+        self._done_seen = 0
         self._fit_size = 0
         for entry in versions[-2:]:
             reached = entry["accuracy"] >= settings.target and entry["validation"] >= MIN_VALIDATION
@@ -120,7 +122,10 @@ class CampaignLearner:
         """bool: Fewer than the minimum validation jobs are finished (they are scheduled first)."""
         if self._validation_done >= MIN_VALIDATION:
             return False
-        self._validation_done = sum(_is_validation(j.id) for j in self.ledger.jobs("done"))
+        n_done = self.ledger.count("done")
+        if n_done != self._validation_checked_at:
+            self._validation_checked_at = n_done
+            self._validation_done = sum(_is_validation(j.id) for j in self.ledger.jobs("done"))
         return self._validation_done < MIN_VALIDATION
 
     @property
@@ -141,14 +146,18 @@ class CampaignLearner:
         from hoomd_mlx.coupling.surrogate import Surrogate, within_error_bar_accuracy
 
         s = self.settings
+        n_done = self.ledger.count("done")  # cheap: read the finished jobs only when worth it
+        if n_done - self._done_seen < s.retrain_every and self.surrogate is not None:
+            return None
+        if n_done < 2 * len(self.parameters) + 3:
+            return None
         done = [j for j in self.ledger.jobs("done") if all(o in (j.result or {}) for o in s.outputs)]
         train = [j for j in done if not _is_validation(j.id)]
         validation = [j for j in done if _is_validation(j.id)]
         new = [j for j in train if j.id not in self._trained_ids]
-        if len(new) < s.retrain_every and self.surrogate is not None:
-            return None
         if len(train) < 2 * len(self.parameters) + 2 or not validation:
             return None
+        self._done_seen = n_done
         start = time.monotonic()
         if self.surrogate is None or len(train) >= 2 * self._fit_size:
             # a fresh fit while the data set doubles (its input/output scaling follows the data);

@@ -54,10 +54,6 @@ class Campaign:
         self.ledger = Ledger.in_directory(self.directory)
         self._jobs_root = (self.directory / "jobs").resolve()
 
-    def job_directory(self, job: str) -> Path:
-        """Path: The directory of one job."""
-        return self.directory / "jobs" / job
-
     def register(self) -> int:
         """Add the spec's design points to the ledger; return how many were new."""
         points = self.spec.design.sample()
@@ -97,8 +93,9 @@ class _Driver:
         self.events: queue.Queue = queue.Queue()
         self.in_flight: dict[Any, str] = {}
         self.workers: dict[str, str] = {}
-        self.pending = deque(job.id for job in self.ledger.jobs("pending"))
-        self.params = {job.id: job.params for job in self.ledger.jobs("pending")}
+        pending = self.ledger.jobs("pending")
+        self.pending = deque(job.id for job in pending)
+        self.params = {job.id: job.params for job in pending}
 
     def submit_more(self, limit: int) -> None:
         batch = []

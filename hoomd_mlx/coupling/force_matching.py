@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from hoomd_mlx.plugin.pairs import NeighborPairs, bucket_capacity
+from hoomd_mlx.plugin.pairs import NeighborPairs
 from hoomd_mlx.plugin.step import make_step, pack_postype
 
 __all__ = ["ForceMatching", "Frame"]
@@ -65,13 +65,7 @@ class Frame:
         i = nl.query_point_indices.astype(np.int32)
         j = nl.point_indices.astype(np.int32)
         keep = i < j
-        i, j = i[keep], j[keep]
-        cap = bucket_capacity(i.size)
-        pad_i = np.zeros(cap, np.int32)
-        pad_j = np.zeros(cap, np.int32)
-        pad_i[: i.size] = i
-        pad_j[: j.size] = j
-        return NeighborPairs(pad_i, pad_j, int(i.size))
+        return NeighborPairs.padded(i[keep], j[keep])
 
 
 class ForceMatching:

@@ -37,10 +37,8 @@ class StepStats:
         self.steps = 0
         self.virial_steps = 0
         self.model_seconds = 0.0
-        self.last_model_seconds = 0.0
         self.pair_builds = 0
         self.pair_count = 0
-        self.pair_capacity = 0
         self.capacities: set[int] = set()
 
 
@@ -82,7 +80,7 @@ class ForceEngine:
         self._n_types = tf.constant(n_types, tf.int32)
         self._r_fill = tf.constant(float(table.max()) if n_types else 0.0, tf.float64)
         self._pairs = NeighborPairs.empty()
-        self._pairs_tensors = self._tensors(self._pairs)
+        self._pairs_tensors = ForceEngine._tensors(self, self._pairs)  # host arrays, on any device
         self._pairs_key: tuple | None = None
         self._positions = TensorBridge()
         self._charges = TensorBridge()
@@ -125,13 +123,19 @@ class ForceEngine:
 
     # -- per step ---------------------------------------------------------------------
 
-    @staticmethod
-    def _tensors(pairs: NeighborPairs) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    # Where the arrays live; the GPU engine overrides these four.
+    _gpu = False
+    _xp: Any = np
+
+    def _array(self, hoomd_array: Any) -> Any:
+        return _compat.host_array(hoomd_array)
+
+    def _tensors(self, pairs: NeighborPairs) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         return tf.constant(pairs.i), tf.constant(pairs.j), tf.constant(pairs.count, tf.int32)
 
     def refresh_pairs(self, nlist: Any, simulation: Any, timestep: int) -> None:
         """Rebuild pair indices if HOOMD rebuilt its neighbor list since the last step."""
-        with _compat.local_nlist_arrays(nlist, simulation, timestep, gpu=False) as arrays:
+        with _compat.local_nlist_arrays(nlist, simulation, timestep, gpu=self._gpu) as arrays:
             key = (
                 _compat.nlist_build_count(nlist),
                 _compat.run_identity(simulation),
@@ -140,20 +144,27 @@ class ForceEngine:
             if key == self._pairs_key:
                 return
             self._pairs = NeighborPairs.from_hoomd(
-                _compat.host_array(arrays.head_list),
-                _compat.host_array(arrays.n_neigh),
-                _compat.host_array(arrays.nlist),
+                self._array(arrays.head_list),
+                self._array(arrays.n_neigh),
+                self._array(arrays.nlist),
                 half=arrays.half_nlist,
                 capacity=self._pairs.capacity,
+                xp=self._xp,
             )
+            self._pairs_tensors = self._tensors(self._pairs)
         self._pairs_key = key
-        self._pairs_tensors = self._tensors(self._pairs)
         stats = self.stats
         stats.pair_builds += 1
         stats.pair_count = self._pairs.count
         if self._pairs.capacity not in stats.capacities:
             stats.capacities.add(self._pairs.capacity)
             logger.info("pair capacity %d (%d pairs)", self._pairs.capacity, self._pairs.count)
+
+    def _count_step(self, elapsed: float, virial: bool) -> None:
+        stats = self.stats
+        stats.steps += 1
+        stats.virial_steps += int(virial)
+        stats.model_seconds += elapsed
 
     def _step(self, virial: bool) -> Any:
         step = self._steps.get(virial)
@@ -207,12 +218,7 @@ class ForceEngine:
             self._write(arrays, force_energy, virial if want_virial else None)
             if not want_virial:
                 _compat.mark_virial_unused(virial_view)
-        stats = self.stats
-        stats.steps += 1
-        stats.virial_steps += int(want_virial)
-        stats.last_model_seconds = elapsed
-        stats.model_seconds += elapsed
-        stats.pair_capacity = self._pairs.capacity
+        self._count_step(elapsed, want_virial)
 
     @staticmethod
     def _raise_non_finite(

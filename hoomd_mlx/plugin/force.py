@@ -203,8 +203,3 @@ class TensorFlowForce(hoomd.md.force.Custom):
     def pair_builds(self) -> int:
         """int: Times the pair list was rebuilt from HOOMD's neighbor list."""
         return self._engine.stats.pair_builds
-
-    @property
-    def input_path_counts(self) -> dict[str, int]:
-        """dict[str, int]: Steps that took each input path."""
-        return dict(self._engine._positions.counts)

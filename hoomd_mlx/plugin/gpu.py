@@ -67,6 +67,7 @@ class GPUForceEngine(ForceEngine):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._cupy = require_gpu_stack()
+        self._xp = self._cupy
         super().__init__(*args, **kwargs)
         self._staging = None
 
@@ -83,34 +84,14 @@ class GPUForceEngine(ForceEngine):
         self._positions.counts["staged"] += 1
         return _to_tf(self._staging)
 
-    def refresh_pairs(self, nlist: Any, simulation: Any, timestep: int) -> None:
-        """Rebuild pairs on the device when HOOMD rebuilt its neighbor list."""
-        cupy = self._cupy
-        with _compat.local_nlist_arrays(nlist, simulation, timestep, gpu=True) as arrays:
-            key = (
-                _compat.nlist_build_count(nlist),
-                _compat.run_identity(simulation),
-                arrays.n_neigh.shape[0],
-            )
-            if key == self._pairs_key:
-                return
-            self._pairs = NeighborPairs.from_hoomd(
-                _compat.device_array(arrays.head_list),
-                _compat.device_array(arrays.n_neigh),
-                _compat.device_array(arrays.nlist),
-                half=arrays.half_nlist,
-                capacity=self._pairs.capacity,
-                xp=cupy,
-            )
-        cupy.cuda.runtime.deviceSynchronize()
-        self._pairs_key = key
-        self._pairs_tensors = (
-            _to_tf(self._pairs.i),
-            _to_tf(self._pairs.j),
-            tf.constant(self._pairs.count, tf.int32),
-        )
-        self.stats.pair_builds += 1
-        self.stats.pair_count = self._pairs.count
+    _gpu = True
+
+    def _array(self, hoomd_array: Any) -> Any:
+        return _compat.device_array(hoomd_array)
+
+    def _tensors(self, pairs: NeighborPairs) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        self._cupy.cuda.runtime.deviceSynchronize()  # the pairs were built on CuPy's stream
+        return _to_tf(pairs.i), _to_tf(pairs.j), tf.constant(pairs.count, tf.int32)
 
     def evaluate(self, force: Any, timestep: int) -> None:
         """Compute and write forces, energies and virials, all on the device."""
@@ -145,8 +126,4 @@ class GPUForceEngine(ForceEngine):
             else:
                 _compat.mark_virial_unused(virial_view)
             cupy.cuda.runtime.deviceSynchronize()
-        self.stats.steps += 1
-        self.stats.virial_steps += int(want_virial)
-        self.stats.last_model_seconds = elapsed
-        self.stats.model_seconds += elapsed
-        self.stats.pair_capacity = self._pairs.capacity
+        self._count_step(elapsed, want_virial)

@@ -91,6 +91,11 @@ class NeighborPairs:
         if not half:
             keep = i < j
             i, j = i[keep], j[keep]
+        return cls.padded(i, j, capacity=capacity, xp=xp)
+
+    @classmethod
+    def padded(cls, i: Any, j: Any, *, capacity: int = 0, xp: Any = np) -> NeighborPairs:
+        """Pairs ``(i[k], j[k])`` padded with zeros to a bucket of at least ``capacity``."""
         count = int(i.shape[0])
         cap = max(capacity, bucket_capacity(count))
         pad_i = xp.zeros(cap, dtype=xp.int32)
