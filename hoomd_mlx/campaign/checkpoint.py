@@ -192,8 +192,13 @@ class JobContext:
         self._report({"event": "checkpoint", "step": int(sim.timestep)})
         return current
 
-    def trajectory(self, sim: Any, trigger: int, logger: Any = None, name: str = "trajectory.gsd") -> Any:
+    def trajectory(
+        self, sim: Any, trigger: Any, logger: Any = None, name: str = "trajectory.gsd", filter: Any = None
+    ) -> Any:
         """A ``hoomd.write.GSD`` appending to the job's trajectory across attempts (added to ``sim``).
+
+        ``trigger`` is a period in steps or a ``hoomd.trigger.Trigger``; ``filter``
+        selects the particles written (default all).
 
         A trajectory left unreadable by a killed attempt is set aside (``.corrupt``) and
         a new one started; duplicated steps after a resume are resolved by
@@ -212,8 +217,10 @@ class JobContext:
                 logger_ = logging.getLogger(__name__)
                 logger_.warning("trajectory %s unreadable (%s); starting a new one", path, err)
                 os.replace(path, path.with_name(path.name + ".corrupt"))
+        if not isinstance(trigger, hoomd.trigger.Trigger):
+            trigger = hoomd.trigger.Periodic(int(trigger))
         writer = hoomd.write.GSD(
-            filename=str(path), trigger=hoomd.trigger.Periodic(int(trigger)), mode=mode, logger=logger
+            filename=str(path), trigger=trigger, mode=mode, logger=logger, filter=filter or hoomd.filter.All()
         )
         sim.operations.writers.append(writer)
         return writer
