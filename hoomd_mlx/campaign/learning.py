@@ -3,7 +3,8 @@
 The ``[surrogate]`` table of a spec::
 
     [surrogate]
-    outputs = ["pressure", "potential_energy_per_particle"]   # result keys to learn
+    outputs = ["pressure", "potential_energy_per_particle"]   # result keys to learn (numbers,
+                                                              # or lists such as density profiles)
     errors = { pressure = "pressure_err" }                    # optional: result keys of their error bars
     tolerance = 0.05             # error bar floor, relative to |value| ...
     absolute_tolerance = 0.0     # ... and absolute
@@ -37,7 +38,15 @@ import numpy as np
 from hoomd_mlx.campaign.ledger import Ledger
 from hoomd_mlx.errors import ConfigurationError
 
-__all__ = ["CampaignLearner", "SurrogateSettings", "latest_surrogate", "predict_point"]
+__all__ = [
+    "CampaignLearner",
+    "SurrogateSettings",
+    "flatten_outputs",
+    "latest_surrogate",
+    "output_widths",
+    "predict_point",
+    "split_outputs",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +91,38 @@ class SurrogateSettings:
         return settings
 
 
+def output_widths(result: Mapping[str, Any], outputs: Sequence[str]) -> list[int]:
+    """Length of each output in a job result: 1 for a number, the length of a list (a profile)."""
+    return [int(np.size(result[o])) for o in outputs]
+
+
+def flatten_outputs(
+    result: Mapping[str, Any], outputs: Sequence[str], errors: Mapping[str, str] | None = None
+) -> np.ndarray:
+    """The outputs of a result as one vector (lists, such as profiles, laid end to end).
+
+    With ``errors``, the error bars of those outputs instead (zeros where none is named).
+    """
+    parts = []
+    for o in outputs:
+        value = np.atleast_1d(np.asarray(result[o], dtype=np.float64))
+        if errors is not None:
+            key = errors.get(o)
+            value = np.atleast_1d(np.asarray(result[key], dtype=np.float64)) if key else np.zeros_like(value)
+        parts.append(value.ravel())
+    return np.concatenate(parts)
+
+
+def split_outputs(vector: np.ndarray, outputs: Sequence[str], widths: Sequence[int]) -> dict[str, Any]:
+    """Undo `flatten_outputs`: a float per scalar output, a list per vector output."""
+    out, start = {}, 0
+    for name, width in zip(outputs, widths, strict=True):
+        part = np.asarray(vector[start : start + width], dtype=np.float64)
+        out[name] = float(part[0]) if width == 1 else part.tolist()
+        start += width
+    return out
+
+
 def _is_validation(job_id: str) -> bool:
     return int(job_id, 16) % 4 == 3
 
@@ -113,6 +154,7 @@ class CampaignLearner:
         self._validation_checked_at = -1
         self._done_seen = 0
         self._fit_size = 0
+        self.widths: list[int] | None = ledger.meta("surrogate_output_widths")
         for entry in versions[-2:]:
             reached = entry["accuracy"] >= settings.target and entry["validation"] >= MIN_VALIDATION
             self._streak = self._streak + 1 if reached else 0
@@ -136,9 +178,12 @@ class CampaignLearner:
     def _arrays(self, jobs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         s = self.settings
         X = np.array([[float(j.params[p]) for p in self.parameters] for j in jobs])
-        Y = np.array([[float(j.result[o]) for o in s.outputs] for j in jobs])
-        E = np.array([[float(j.result.get(s.errors.get(o, ""), 0.0)) for o in s.outputs] for j in jobs])
+        Y = np.array([flatten_outputs(j.result, s.outputs) for j in jobs])
+        E = np.array([flatten_outputs(j.result, s.outputs, s.errors) for j in jobs])
         E = np.maximum(E, np.maximum(s.tolerance * np.abs(Y), s.absolute_tolerance))
+        if self.widths is None:
+            self.widths = output_widths(jobs[0].result, s.outputs)
+            self.ledger.set_meta("surrogate_output_widths", self.widths)
         return X, Y, E
 
     def observe(self) -> dict | None:
@@ -211,9 +256,10 @@ class CampaignLearner:
         X = np.array([[float(j.params[p]) for p in self.parameters] for j in pending])
         mean, std = self.surrogate.predict(X)
         with self.ledger.transaction():
+            outputs = self.settings.outputs
             for job, m, sd in zip(pending, mean, std, strict=True):
-                result = {o: float(v) for o, v in zip(self.settings.outputs, m, strict=True)}
-                result.update({f"{o}_std": float(v) for o, v in zip(self.settings.outputs, sd, strict=True)})
+                result = split_outputs(m, outputs, self.widths)
+                result.update({f"{o}_std": v for o, v in split_outputs(sd, outputs, self.widths).items()})
                 result["surrogate_version"] = self.version
                 self.ledger.mark_predicted(job.id, result)
         return len(pending)
@@ -252,10 +298,12 @@ def predict_point(directory: str | Path, params: Mapping[str, float]) -> dict:
     with Ledger.in_directory(directory) as ledger:
         runtimes = [j.runtime for j in ledger.jobs("done") if j.runtime]
     simulation = float(np.mean(runtimes)) if runtimes else float("nan")
+    with Ledger.in_directory(directory) as ledger:
+        widths = ledger.meta("surrogate_output_widths") or [1] * len(outputs)
     return {
         "params": dict(params),
-        "mean": dict(zip(outputs, mean[0].tolist(), strict=True)),
-        "std": dict(zip(outputs, std[0].tolist(), strict=True)),
+        "mean": split_outputs(mean[0], outputs, widths),
+        "std": split_outputs(std[0], outputs, widths),
         "surrogate_version": record["version"],
         "validation_accuracy": record["accuracy"],
         "inference_seconds": inference,

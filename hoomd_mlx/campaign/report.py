@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.report_profiles import plot_profiles
 from hoomd_mlx.campaign.status import campaign_status
 
 __all__ = ["write_report"]
@@ -124,6 +125,7 @@ def write_report(directory: str | Path) -> Path:
         timing = _plot_timings(plt, ledger.jobs(), output)
         versions = ledger.surrogate_versions()
         curve = _plot_learning_curve(plt, versions, output)
+    profiles = plot_profiles(plt, jobs, directory, output)
     runtimes = [j.runtime for j in jobs if j.runtime is not None]
     lines = [
         f"# Campaign {status['name']}",
@@ -140,6 +142,14 @@ def write_report(directory: str | Path) -> Path:
     lines += _savings(jobs, versions)
     if curve:
         lines += [f"![learning curve]({curve})", ""]
+    if profiles:
+        lines += [
+            "Profiles: simulated design points with the surrogate's prediction at the same point (left), "
+            "and design points answered by the surrogate with its ensemble spread (right).",
+            "",
+            f"![profiles]({profiles})",
+            "",
+        ]
     if timing:
         lines += [f"![timings]({timing})", ""]
     for name in figures:

@@ -1,0 +1,96 @@
+"""Report figure for vector results (profiles): simulation and surrogate side by side.
+
+Left column: simulated design points (validation ones first), each with the
+newest surrogate's prediction at the same point overlaid. Right column: design
+points the surrogate answered, with its ensemble spread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_profiles", "vector_keys"]
+
+ROWS = 3
+COLORS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
+
+
+def vector_keys(jobs) -> list[str]:
+    """Result keys holding lists of numbers (profiles), without their ``_err``/``_std`` companions."""
+    keys = {k for j in jobs for k, v in (j.result or {}).items() if isinstance(v, list) and len(v) > 1}
+    return sorted(k for k in keys if not k.endswith(("_err", "_std")))
+
+
+def _label(job) -> str:
+    return ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(job.params.items())
+    )
+
+
+def _surrogate_prediction(directory: Path, jobs) -> dict[str, dict]:
+    """The newest surrogate's outputs at the given jobs' design points ({} if there is none)."""
+    try:
+        from hoomd_mlx.campaign.learning import latest_surrogate, split_outputs
+        from hoomd_mlx.campaign.ledger import Ledger
+
+        surrogate, _, parameters, outputs = latest_surrogate(directory)
+        with Ledger.in_directory(directory) as ledger:
+            widths = ledger.meta("surrogate_output_widths")
+    except Exception:
+        return {}
+    if not jobs or widths is None:
+        return {}
+    X = np.array([[float(j.params[p]) for p in parameters] for j in jobs])
+    mean, _ = surrogate.predict(X)
+    return {j.id: split_outputs(m, outputs, widths) for j, m in zip(jobs, mean, strict=True)}
+
+
+def plot_profiles(plt, jobs, directory: Path, output: Path) -> str | None:
+    """Write ``profiles.png``; return its name, or None when no result is a profile."""
+    keys = vector_keys(jobs)
+    if not keys:
+        return None
+    from hoomd_mlx.campaign.learning import _is_validation
+
+    done = sorted((j for j in jobs if j.state == "done"), key=lambda j: (not _is_validation(j.id), j.id))[
+        :ROWS
+    ]
+    predicted = [j for j in jobs if j.state == "predicted"][:ROWS]
+    overlay = _surrogate_prediction(directory, done)
+    rows = max(len(done), len(predicted), 1)
+    fig, axes = plt.subplots(rows, 2, figsize=(10, 2.6 * rows), squeeze=False, sharex=True)
+    for row in range(rows):
+        left, right = axes[row]
+        if row < len(done):
+            job = done[row]
+            for key, color in zip(keys, COLORS, strict=False):
+                y = np.asarray(job.result[key])
+                x = np.linspace(-0.5, 0.5, len(y) + 1)[:-1] + 0.5 / len(y)
+                err = np.asarray(job.result.get(f"{key}_err", np.zeros_like(y)))
+                left.errorbar(x, y, yerr=err, color=color, lw=1, elinewidth=0.6, label=f"{key} simulated")
+                if job.id in overlay:
+                    left.plot(x, overlay[job.id][key], "--", color=color, lw=1, label=f"{key} surrogate")
+            left.set_title(f"simulated: {_label(job)}", fontsize=8)
+        else:
+            left.axis("off")
+        if row < len(predicted):
+            job = predicted[row]
+            for key, color in zip(keys, COLORS, strict=False):
+                y = np.asarray(job.result[key])
+                x = np.linspace(-0.5, 0.5, len(y) + 1)[:-1] + 0.5 / len(y)
+                std = np.asarray(job.result.get(f"{key}_std", np.zeros_like(y)))
+                right.plot(x, y, "--", color=color, lw=1, label=f"{key} surrogate")
+                right.fill_between(x, y - std, y + std, color=color, alpha=0.25)
+            right.set_title(f"surrogate: {_label(job)}", fontsize=8)
+        else:
+            right.axis("off")
+    axes[0][0].legend(fontsize="x-small")
+    for ax in axes[-1]:
+        ax.set_xlabel("z / Z (wall to wall)")
+    fig.tight_layout()
+    name = "profiles.png"
+    fig.savefig(output / name, dpi=110)
+    plt.close(fig)
+    return name

@@ -1,0 +1,184 @@
+r"""HOOMD-blue pieces of the confined-electrolyte simulation.
+
+- ions: `hoomd.md.pair.LJ` with WCA parameters (``mode="shift"``, cut at
+  :math:`2^{1/6}\sigma_{ij}`, :math:`\sigma_{ij} = (d_i + d_j)/2`);
+- walls: `hoomd.md.external.wall.LJ` on two planes, WCA with :math:`\sigma = d_i/2`;
+- Coulomb: `hoomd.md.long_range.pppm.make_pppm_coulomb_forces` in the box padded
+  with vacuum along z, plus the slab correction (`hoomd_mlx.electrolyte.slab`)
+  through `hoomd_mlx.TensorFlowForce`;
+- NVT: `hoomd.md.methods.ConstantVolume` on the ions with a Nose-Hoover (MTTK, as
+  the reference LAMMPS runs) or Bussi thermostat. Wall mesh points never move.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from hoomd_mlx.electrolyte.system import WCA_CUT, ElectrolyteSetup
+from hoomd_mlx.errors import ConfigurationError
+
+__all__ = ["RunSettings", "add_forces", "add_integrator", "build_state", "ion_filter"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How one state point is simulated (reduced units: length sigma, energy kT, mass 1).
+
+    Attributes:
+        dt: Time step.
+        equilibration_steps: Steps before sampling starts.
+        production_steps: Steps sampled for the density profiles.
+        sample_every: Steps between sampled frames.
+        blocks: Blocks for the error bars of the profiles.
+        thermostat: ``"nose-hoover"`` (MTTK) or ``"bussi"``.
+        tau: Thermostat time constant.
+        r_cut: Real-space cutoff of PPPM. With the default grid, Coulomb forces are
+            within 0.1% (rms) of a converged PPPM (``tests/test_electrolyte_hoomd.py``).
+        grid_spacing: PPPM grid spacing (the grid is the box over this, rounded up
+            to even). HOOMD's CPU PPPM costs about linearly in grid points.
+        order: PPPM assignment order.
+        slab: ``"tensorflow"`` (the slab correction through `TensorFlowForce`) or
+            ``"none"`` (plain PPPM, for comparison).
+        seed: Random seed for placement and velocities.
+    """
+
+    dt: float = 0.005
+    equilibration_steps: int = 2000
+    production_steps: int = 20000
+    sample_every: int = 100
+    blocks: int = 10
+    thermostat: str = "nose-hoover"
+    tau: float = 0.1
+    r_cut: float = 5.0
+    grid_spacing: float = 1.2
+    order: int = 5
+    slab: str = "tensorflow"
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.thermostat not in ("nose-hoover", "bussi"):
+            raise ConfigurationError(f"thermostat = {self.thermostat!r}; expected 'nose-hoover' or 'bussi'")
+        if self.slab not in ("tensorflow", "none"):
+            raise ConfigurationError(f"slab = {self.slab!r}; expected 'tensorflow' or 'none'")
+        for name in ("dt", "tau", "r_cut", "grid_spacing"):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if self.production_steps < self.sample_every * self.blocks:
+            raise ConfigurationError(
+                f"production_steps = {self.production_steps} gives fewer than one sample per block "
+                f"(sample_every = {self.sample_every}, blocks = {self.blocks}); run longer"
+            )
+
+    @classmethod
+    def from_mapping(cls, table: dict) -> RunSettings:
+        """Build from ``[job.settings]``, ignoring keys that are not run settings."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in table.items() if k in names})
+
+    def as_dict(self) -> dict:
+        """The settings as a plain dict."""
+        return asdict(self)
+
+    @property
+    def total_steps(self) -> int:
+        """int: Equilibration plus production steps."""
+        return self.equilibration_steps + self.production_steps
+
+
+def ion_filter(hoomd: Any) -> Any:
+    """The HOOMD filter selecting the mobile ions."""
+    return hoomd.filter.Type(["P", "N", "C"])
+
+
+def build_state(sim: Any, setup: ElectrolyteSetup, settings: RunSettings) -> None:
+    """Create the state: ions placed without overlap, wall mesh charges, thermal velocities."""
+    import hoomd
+
+    rng = np.random.default_rng(settings.seed)
+    ions, names = setup.ion_positions(rng)
+    mesh = setup.mesh_positions()
+    types = setup.types
+    type_names = np.concatenate([names, np.full(len(mesh), "S")])
+    snapshot = hoomd.Snapshot()
+    if snapshot.communicator.rank == 0:
+        n = len(ions) + len(mesh)
+        snapshot.configuration.box = [*setup.box, 0, 0, 0]
+        snapshot.particles.N = n
+        snapshot.particles.types = types
+        snapshot.particles.position[:] = np.vstack([ions, mesh])
+        snapshot.particles.typeid[:] = [types.index(t) for t in type_names]
+        snapshot.particles.charge[:] = [setup.charge(t) for t in type_names]
+        snapshot.particles.diameter[:] = [setup.diameter.get(t, 0.0) for t in type_names]
+        snapshot.particles.mass[:] = 1.0
+    sim.create_state_from_snapshot(snapshot)
+    sim.state.thermalize_particle_momenta(filter=ion_filter(hoomd), kT=1.0)
+
+
+def _grid(length: float, spacing: float) -> int:
+    n = max(8, math.ceil(length / spacing))
+    return n + n % 2
+
+
+def add_forces(sim: Any, setup: ElectrolyteSetup, settings: RunSettings) -> list:
+    """Attach WCA pairs, WCA walls, PPPM and the slab correction to ``sim``'s integrator.
+
+    Must be called after `add_integrator`. Returns the forces.
+    """
+    import hoomd
+
+    nlist = hoomd.md.nlist.Cell(buffer=0.4)
+    wca = hoomd.md.pair.LJ(nlist=nlist, mode="shift")
+    for a in setup.types:
+        for b in setup.types:
+            if "S" in (a, b):
+                wca.params[(a, b)] = {"epsilon": 0.0, "sigma": 1.0}
+                wca.r_cut[(a, b)] = 0.0
+            else:
+                sigma = 0.5 * (setup.diameter[a] + setup.diameter[b])
+                wca.params[(a, b)] = {"epsilon": 1.0, "sigma": sigma}
+                wca.r_cut[(a, b)] = WCA_CUT * sigma
+    half = setup.channel / 2
+    planes = [
+        hoomd.wall.Plane(origin=(0, 0, -half), normal=(0, 0, 1)),
+        hoomd.wall.Plane(origin=(0, 0, half), normal=(0, 0, -1)),
+    ]
+    walls = hoomd.md.external.wall.LJ(walls=planes)
+    for t in setup.types:
+        if t == "S":
+            walls.params[t] = {"epsilon": 0.0, "sigma": 1.0, "r_cut": 0.0}
+        else:
+            radius = setup.diameter[t] / 2
+            walls.params[t] = {"epsilon": 1.0, "sigma": radius, "r_cut": WCA_CUT * radius}
+    resolution = tuple(_grid(length, settings.grid_spacing) for length in setup.box)
+    ewald, pppm = hoomd.md.long_range.pppm.make_pppm_coulomb_forces(
+        nlist=nlist, resolution=resolution, order=settings.order, r_cut=settings.r_cut
+    )
+    forces = [wca, walls, ewald, pppm]
+    if settings.slab == "tensorflow":
+        from hoomd_mlx import TensorFlowForce
+        from hoomd_mlx.electrolyte.slab import SlabCorrection
+
+        forces.append(TensorFlowForce(SlabCorrection(), many_body=True))
+    sim.operations.integrator.forces.extend(forces)
+    sim.run(0)  # attach: PPPM sets every pair's real-space cutoff here
+    if setup.mesh:
+        ewald.r_cut[("S", "S")] = 0.0  # the fixed mesh points need no forces between themselves
+    return forces
+
+
+def add_integrator(sim: Any, settings: RunSettings) -> Any:
+    """NVT on the ions (the wall mesh stays fixed)."""
+    import hoomd
+
+    if settings.thermostat == "bussi":
+        thermostat = hoomd.md.methods.thermostats.Bussi(kT=1.0, tau=settings.tau)
+    else:
+        thermostat = hoomd.md.methods.thermostats.MTTK(kT=1.0, tau=settings.tau)
+    method = hoomd.md.methods.ConstantVolume(filter=ion_filter(hoomd), thermostat=thermostat)
+    integrator = hoomd.md.Integrator(dt=settings.dt, methods=[method])
+    sim.operations.integrator = integrator
+    return integrator

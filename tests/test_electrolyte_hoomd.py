@@ -1,0 +1,165 @@
+"""The confined electrolyte in HOOMD-blue: electrostatics against physics, profiles against the group's.
+
+Forces: the sheet walls (net-charge slab correction through TensorFlowForce) against the
+same walls as explicit point charges; the slab-corrected result against a box with twice the
+vacuum; the default PPPM against a converged one. Profiles: a short run in CI, the full
+comparison with every reference run under ``-m long``.
+"""
+
+import numpy as np
+import pytest
+
+from hoomd_mlx.electrolyte import Electrolyte
+from hoomd_mlx.electrolyte.simulation import RunSettings, add_forces, add_integrator, build_state
+
+pytestmark = pytest.mark.hoomd
+
+STATE = {"Z": 3.0, "c": 0.5, "d": 0.474, "a": 0.627, "box_xy": 15.32}
+
+
+def _sim(hoomd, setup, settings, snapshot=None):
+    sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=1)
+    if snapshot is None:
+        build_state(sim, setup, settings)
+    else:
+        sim.create_state_from_snapshot(snapshot)
+    add_integrator(sim, settings)
+    forces = add_forces(sim, setup, settings)
+    return sim, forces
+
+
+def _coulomb(forces) -> np.ndarray:
+    """Ewald + PPPM (+ slab) forces."""
+    return sum(f.forces for f in forces[2:])
+
+
+@pytest.fixture(scope="module")
+def charged_config():
+    """An equilibrated-ish configuration of the charged-wall reference state (sheet walls)."""
+    import hoomd
+
+    setup = Electrolyte(**STATE, i=-0.01).setup()
+    settings = RunSettings()
+    sim, _ = _sim(hoomd, setup, settings)
+    sim.run(1000)
+    return setup, sim.state.get_snapshot()
+
+
+def _rms(a, b):
+    return np.sqrt(((a - b) ** 2).sum(1).mean()) / np.sqrt((b**2).sum(1).mean())
+
+
+def test_sheet_walls_equal_explicit_point_charges(charged_config):
+    """The slab model's net-charge term is the field of the charged walls, not an approximation of it."""
+    import hoomd
+
+    setup, snap = charged_config
+    settings = RunSettings()
+    sheet_sim, sheet = _sim(hoomd, setup, settings, snap)
+    mesh_setup = Electrolyte(**STATE, i=-0.01, walls="mesh", mesh=50).setup()
+    mesh_snap = hoomd.Snapshot()
+    mesh = mesh_setup.mesh_positions()
+    n = setup.n_ions
+    mesh_snap.configuration.box = snap.configuration.box
+    mesh_snap.particles.N = n + len(mesh)
+    mesh_snap.particles.types = mesh_setup.types
+    mesh_snap.particles.position[:] = np.vstack([snap.particles.position, mesh])
+    mesh_snap.particles.typeid[:] = np.concatenate([snap.particles.typeid, np.full(len(mesh), 3)])
+    mesh_snap.particles.charge[:] = np.concatenate(
+        [snap.particles.charge, np.full(len(mesh), mesh_setup.charge("S"))]
+    )
+    mesh_sim, explicit = _sim(hoomd, mesh_setup, settings, mesh_snap)
+    for sim in (sheet_sim, mesh_sim):
+        sim.run(0)
+    f_sheet = _coulomb(sheet)[:n]
+    f_mesh = _coulomb(explicit)[:n]
+    assert _rms(f_sheet, f_mesh) < 0.01
+    # without the net-charge term the walls would be missing: a clearly larger difference
+    q = snap.particles.charge[:n]
+    z = snap.particles.position[:n, 2]
+    missing = f_sheet.copy()
+    missing[:, 2] -= 4 * np.pi / np.prod(setup.box) * q * np.sum(q) * z
+    assert _rms(missing, f_mesh) > 3 * _rms(f_sheet, f_mesh)
+
+
+def test_slab_correction_removes_the_vacuum_dependence(charged_config):
+    """With the correction, twice the vacuum changes the forces far less than without it."""
+    import hoomd
+
+    _, snap = charged_config
+
+    def forces_with(slab_factor, slab):
+        e = Electrolyte(**STATE, i=-0.01, slab_factor=slab_factor)
+        s = e.setup()
+        moved = hoomd.Snapshot()
+        moved.configuration.box = [*s.box, 0, 0, 0]
+        moved.particles.N = snap.particles.N
+        moved.particles.types = snap.particles.types
+        for name in ("position", "typeid", "charge"):
+            getattr(moved.particles, name)[:] = getattr(snap.particles, name)
+        sim, forces = _sim(hoomd, s, RunSettings(slab=slab), moved)
+        return _coulomb(forces) + 0 * sim.timestep
+
+    corrected = _rms(forces_with(3.0, "tensorflow"), forces_with(6.0, "tensorflow"))
+    uncorrected = _rms(forces_with(3.0, "none"), forces_with(6.0, "none"))
+    assert corrected < 0.01
+    assert uncorrected > 2.5 * corrected
+
+
+def test_default_pppm_is_converged(charged_config):
+    import hoomd
+
+    setup, snap = charged_config
+    sim_default, default = _sim(hoomd, setup, RunSettings(), snap)
+    sim_fine, fine = _sim(hoomd, setup, RunSettings(grid_spacing=0.4, r_cut=6.0, order=7), snap)
+    assert sim_default.timestep == sim_fine.timestep
+    assert _rms(_coulomb(default), _coulomb(fine)) < 3e-3
+
+
+def test_slab_force_in_hoomd_matches_closed_form(charged_config):
+    import hoomd
+
+    from hoomd_mlx.electrolyte.slab import slab_forces
+
+    setup, snap = charged_config
+    sim, forces = _sim(hoomd, setup, RunSettings(), snap)
+    assert sim.state.N_particles == snap.particles.N
+    np.testing.assert_allclose(
+        forces[-1].forces, slab_forces(snap.particles.position, snap.particles.charge, setup.box), atol=1e-9
+    )
+
+
+def _job(tmp_path, params, **settings):
+    from hoomd_mlx.campaign.checkpoint import JobContext
+
+    job = JobContext(params, tmp_path / "job")
+    job.settings = settings
+    return job
+
+
+@pytest.mark.slow
+def test_short_run_matches_the_reference_profiles(tmp_path):
+    """A short run (CI) against the group's longest runs: within 2 combined error bars in >= 85% of bins."""
+    from hoomd_mlx.electrolyte.profiles import DensityProfiles, ion_z_samples
+    from hoomd_mlx.electrolyte.reference import compare, reference_runs
+    from hoomd_mlx.electrolyte.run import run_state_point
+
+    params = {k: STATE[k] for k in ("Z", "c", "d", "a")} | {"i": 0.0}
+    job = _job(tmp_path, params, box_xy=STATE["box_xy"], equilibration_steps=1000, production_steps=5000)
+    result = run_state_point(params, job)
+    setup = Electrolyte(**STATE).setup()
+    assert result["ions"] == 424
+    assert len(result["rho_pos"]) == 50
+    for name in ("profiles.npz", "p_density_profile.dat", "n_density_profile.dat", "profiles.png"):
+        assert job.path(name).exists()
+    samples = ion_z_samples(job.path("trajectory.gsd"), setup)
+    assert len(samples[0]) == 5000 // 100
+    for ref in reference_runs():
+        if ref.params["i"] == 0 and ref.params["steps"] == 100000:
+            ours = DensityProfiles.compute(samples, setup, ref.bins(setup))
+            agreement = compare(ours, ref, sigmas=2.0)
+            assert agreement["within"] >= 0.85, (ref.name, agreement)
+            # mass balance: the profile integrates to the number of ions
+            assert np.sum(ours.negative * ref.width) == pytest.approx(
+                np.sum(ref.negative * ref.width), rel=1e-3
+            )
