@@ -30,7 +30,15 @@ def _campaign_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps({**spec_summary(spec), "directory": str(directory)}, indent=2))
         return 0
-    summary = run_campaign(spec, directory, workers=args.workers, scheduler=args.scheduler, announce=print)
+    preempt = None
+    if args.preempt:
+        from hoomd_mlx.cloud.drill import DrillSettings
+        from hoomd_mlx.cloud.lifetime import load_model
+
+        preempt = DrillSettings(load_model(args.preempt), args.preempt_scale, args.preempt_seed)
+    summary = run_campaign(
+        spec, directory, workers=args.workers, scheduler=args.scheduler, announce=print, preempt=preempt
+    )
     print(json.dumps(summary["counts"]))
     print(f"status: hoomd-mlx campaign status {directory}; report: hoomd-mlx campaign report {directory}")
     return 0 if summary["counts"]["failed"] == 0 else 1
@@ -84,6 +92,52 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cloud_plan(args: argparse.Namespace) -> int:
+    from hoomd_mlx.campaign.spec import load_spec
+    from hoomd_mlx.cloud.plan import format_plan, plan_campaign
+    from hoomd_mlx.errors import ConfigurationError
+
+    spec = load_spec(args.spec)
+    if spec.cloud is None:
+        raise ConfigurationError(f"{args.spec} has no [cloud] table; add one with job_hours = <hours>")
+    vms = args.vms or spec.cloud.vms or spec.resources.workers
+    jobs = len(spec.design.sample())
+    big = min(jobs, 2000) * args.seeds > 50_000
+    plan = plan_campaign(spec.cloud, jobs, vms=vms, seeds=args.seeds, progress=big)
+    print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
+    return 0
+
+
+def _cloud_fit(args: argparse.Namespace) -> int:
+    from hoomd_mlx.cloud.lifetime import FAMILIES, scispot_model
+
+    models = {family: scispot_model(family, args.data) for family in FAMILIES}
+    print(f"{'model':<12} {'parameters':<44} {'RMSE':>7} {'KS':>7} {'R^2':>7}")
+    for family, model in models.items():
+        params = ", ".join(f"{k}={v:.4g}" for k, v in model.params.items())
+        fit = model.goodness or {}
+        print(f"{family:<12} {params:<44} {fit['rmse']:7.4f} {fit['ks']:7.4f} {fit['r2']:7.4f}")
+    if args.output:
+        print(f"wrote {models[args.family].save(args.output)}")
+    return 0
+
+
+def _add_cloud(sub: argparse._SubParsersAction) -> None:
+    cloud = sub.add_parser("cloud", help="preemptible VMs: lifetime models, checkpoints, servers, costs")
+    verbs = cloud.add_subparsers(dest="verb", required=True)
+    plan = verbs.add_parser("plan", help="machine type, checkpoint intervals, expected cost and makespan")
+    plan.add_argument("spec", help="campaign spec (TOML) with a [cloud] table")
+    plan.add_argument("--vms", type=int, help="VMs (default: cloud.vms, else resources.workers)")
+    plan.add_argument("--seeds", type=int, default=20, help="simulated bags per policy (default 20)")
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.set_defaults(func=_cloud_plan)
+    fit = verbs.add_parser("fit", help="fit the lifetime models to SciSpot's VM lifetimes; goodness of fit")
+    fit.add_argument("--data", help="lifetimes file (default: shared/data/scispot/All_data.txt)")
+    fit.add_argument("--family", default="scispot", help="model written by --output (default scispot)")
+    fit.add_argument("--output", help="write the fitted model as JSON (for --preempt or [cloud] model)")
+    fit.set_defaults(func=_cloud_fit)
+
+
 def _add_campaign(sub: argparse._SubParsersAction) -> None:
     campaign = sub.add_parser("campaign", help="run, watch and report campaigns of HOOMD jobs on Dask")
     verbs = campaign.add_subparsers(dest="verb", required=True)
@@ -94,6 +148,19 @@ def _add_campaign(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--workers", type=int, help="LocalCluster workers (default: the spec's)")
     where.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
     run.add_argument("--dry-run", action="store_true", help="validate the spec and show the plan only")
+    run.add_argument(
+        "--preempt",
+        metavar="MODEL",
+        help="preemption drill: kill local workers at ages drawn from MODEL (scispot, or a model JSON)",
+    )
+    run.add_argument(
+        "--preempt-scale",
+        type=float,
+        default=2.5,
+        metavar="SECONDS",
+        help="wall seconds per model hour in a drill (default 2.5: a 24 h VM lives a minute)",
+    )
+    run.add_argument("--preempt-seed", type=int, default=0, help="seed of the drill's lifetimes (default 0)")
     run.set_defaults(func=_campaign_run)
     status = verbs.add_parser("status", help="counts, running jobs, failures")
     status.add_argument("dir", help="campaign directory")
@@ -119,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="demo-output", help="output directory (default demo-output)")
     demo.set_defaults(func=_demo)
     _add_campaign(sub)
+    _add_cloud(sub)
     predict = sub.add_parser("predict", help="a campaign's surrogate at any design point, with uncertainty")
     predict.add_argument("dir", help="campaign directory")
     predict.add_argument("--params", nargs="+", required=True, help="NAME=VALUE for every design parameter")

@@ -30,3 +30,7 @@ class ConfigurationError(HoomdMlxError, ValueError):
 
 class GPUSupportError(HoomdMlxError, RuntimeError):
     """The GPU path was requested but a piece it needs is missing."""
+
+
+class ModelFitError(HoomdMlxError, RuntimeError):
+    """A statistical model could not be fitted to the data it was given."""

@@ -60,19 +60,27 @@ class CheckpointPolicy:
     Args:
         steps: Checkpoint interval in timesteps (0: not by steps).
         seconds: Checkpoint interval in wall-clock seconds (0: not by time).
+        schedule: Wall-clock intervals [s] between successive checkpoints of an attempt, the
+            last one repeating (e.g. a preemption model's optimal schedule); replaces ``seconds``.
     """
 
-    def __init__(self, steps: int = 0, seconds: float = 0.0) -> None:
-        if steps <= 0 and seconds <= 0:
+    def __init__(self, steps: int = 0, seconds: float = 0.0, schedule: tuple[float, ...] = ()) -> None:
+        if steps <= 0 and seconds <= 0 and not schedule:
             seconds = 60.0
         self.steps = int(steps)
         self.seconds = float(seconds)
+        self.schedule = tuple(float(x) for x in schedule)
 
-    def due(self, steps_since: int, seconds_since: float) -> bool:
-        """bool: Whether a checkpoint is due."""
-        return (self.steps > 0 and steps_since >= self.steps) or (
-            self.seconds > 0 and seconds_since >= self.seconds
-        )
+    def interval(self, taken: int) -> float:
+        """float: Seconds until the checkpoint after the ``taken``-th of this attempt (0: not by time)."""
+        if self.schedule:
+            return self.schedule[min(taken, len(self.schedule) - 1)]
+        return self.seconds
+
+    def due(self, steps_since: int, seconds_since: float, taken: int = 0) -> bool:
+        """bool: Whether a checkpoint is due (``taken``: checkpoints written by this attempt so far)."""
+        seconds = self.interval(taken)
+        return (self.steps > 0 and steps_since >= self.steps) or (seconds > 0 and seconds_since >= seconds)
 
 
 def _sha256(path: Path) -> str:
@@ -263,7 +271,7 @@ class JobContext:
             _set_thermostat_dof(sim, self._thermostat_dof)  # the integrator exists now
         main_thread = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGTERM, self._on_sigterm) if main_thread else None
-        chunk, last_step, last_time = 100, int(sim.timestep), time.monotonic()
+        chunk, last_step, last_time, taken = 100, int(sim.timestep), time.monotonic(), 0
         start_step = int(sim.timestep)
         self._log_steps(start_step, start_step, "started")
         try:
@@ -279,9 +287,9 @@ class JobContext:
                     self.checkpoint(sim)
                     self._log_steps(start_step, int(sim.timestep), "preempted")
                     raise Preempted()
-                if self.policy.due(int(sim.timestep) - last_step, time.monotonic() - last_time):
+                if self.policy.due(int(sim.timestep) - last_step, time.monotonic() - last_time, taken):
                     self.checkpoint(sim)
-                    last_step, last_time = int(sim.timestep), time.monotonic()
+                    last_step, last_time, taken = int(sim.timestep), time.monotonic(), taken + 1
             self._log_steps(start_step, int(sim.timestep), "finished")
         finally:
             if main_thread:

@@ -53,6 +53,7 @@ class JobTask:
     analyses: tuple = ()
     checkpoint_steps: int = 0
     checkpoint_seconds: float = 60.0
+    checkpoint_schedule: tuple = ()
     search_path: tuple = ()
     threads: int = 1
     isolation: str = "subprocess"

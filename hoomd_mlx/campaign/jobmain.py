@@ -58,7 +58,9 @@ def execute(task: dict, report: Callable[[dict], None] = _report) -> dict:
     job = JobContext(
         task["params"],
         directory,
-        CheckpointPolicy(task["checkpoint_steps"], task["checkpoint_seconds"]),
+        CheckpointPolicy(
+            task["checkpoint_steps"], task["checkpoint_seconds"], tuple(task.get("checkpoint_schedule", ()))
+        ),
         report=report,
     )
     job.settings = dict(task["settings"])

@@ -26,6 +26,7 @@ from hoomd_mlx.campaign.design import job_id
 from hoomd_mlx.campaign.execute import EVENT_TOPIC, JobInterruptedError, JobTask, run_job
 from hoomd_mlx.campaign.ledger import Ledger
 from hoomd_mlx.campaign.spec import CampaignSpec
+from hoomd_mlx.cloud.drill import DrillSettings, ProgressClock, WorkerWatch
 
 __all__ = ["Campaign", "run_campaign"]
 
@@ -46,13 +47,20 @@ class Campaign:
     Args:
         spec: The validated spec.
         directory: Campaign directory (ledger, ``jobs/<id>/``).
+        seconds_per_hour: Wall seconds per model hour for model-made checkpoint intervals
+            (a preemption drill compresses time).
     """
 
-    def __init__(self, spec: CampaignSpec, directory: str | Path) -> None:
+    def __init__(self, spec: CampaignSpec, directory: str | Path, seconds_per_hour: float = 3600.0) -> None:
         self.spec = spec
         self.directory = Path(directory)
         self.ledger = Ledger.in_directory(self.directory)
         self._jobs_root = (self.directory / "jobs").resolve()
+        self.cloud_checkpoints = None
+        if spec.cloud is not None and spec.cloud.checkpoint == "model":
+            from hoomd_mlx.cloud.plan import ModelCheckpoints
+
+            self.cloud_checkpoints = ModelCheckpoints(spec.cloud, seconds_per_hour)
 
     def register(self) -> int:
         """Add the spec's design points to the ledger; return how many were new."""
@@ -67,6 +75,7 @@ class Campaign:
     def task(self, job: str, params: dict) -> JobTask:
         """JobTask: What a worker gets for ``job``."""
         res = self.spec.resources
+        schedule = self.cloud_checkpoints.intervals(self.ledger) if self.cloud_checkpoints else ()
         return JobTask(
             job_id=job,
             params=params,
@@ -74,8 +83,9 @@ class Campaign:
             directory=str(self._jobs_root / job),
             settings=dict(self.spec.job.settings),
             analyses=tuple(dict(a) for a in self.spec.analyses),
-            checkpoint_steps=res.checkpoint_steps,
-            checkpoint_seconds=res.checkpoint_seconds,
+            checkpoint_steps=0 if schedule else res.checkpoint_steps,
+            checkpoint_seconds=0.0 if schedule else res.checkpoint_seconds,
+            checkpoint_schedule=schedule,
             search_path=self.spec.search_path,
             threads=res.threads_per_worker,
             isolation=self.spec.job.isolation,
@@ -93,6 +103,7 @@ class _Driver:
         self.events: queue.Queue = queue.Queue()
         self.in_flight: dict[Any, str] = {}
         self.workers: dict[str, str] = {}
+        self.clock = ProgressClock()
         pending = self.ledger.jobs("pending")
         self.pending = deque(job.id for job in pending)
         self.params = {job.id: job.params for job in pending}
@@ -115,11 +126,12 @@ class _Driver:
     def drain_events(self) -> None:
         while True:
             try:
-                _, message = self.events.get_nowait()
+                when, message = self.events.get_nowait()
             except queue.Empty:
                 return
             job, kind = message.get("job"), message.get("event")
             worker = message.get("worker")
+            self.clock.observe(when, message)
             if kind == "started":
                 previous = self.workers.get(job)
                 if previous is not None and previous != worker:
@@ -132,6 +144,11 @@ class _Driver:
                 self.ledger.event("resumed", job, {"step": message["step"], "worker": worker})
             elif kind == "log":
                 logger.info("[job %s] %s", job, message.get("text"))
+            elif kind in ("vm-preempted", "vm-lost", "vm-censored"):  # from the WorkerWatch
+                running = set(self.in_flight.values())
+                on_it = [j for j, w in self.workers.items() if w == worker and j in running]
+                lost = [self.clock.lost(j, when) for j in on_it] if kind != "vm-censored" else []
+                self.ledger.event(kind, None, {**message, "time": when, "jobs": lost})
 
     def settle(self, futures: list) -> None:
         """Record the outcome of finished futures (results gathered in one round trip)."""
@@ -189,17 +206,21 @@ def run_campaign(
     scheduler: str | None = None,
     progress: bool = True,
     announce: Callable[[str], None] = logger.info,
+    preempt: DrillSettings | None = None,
 ) -> dict:
     """Run (or resume) a campaign until its bag is done or its completion fraction is reached.
 
     ``announce`` receives the opening lines (job counts, the Dask dashboard address).
+    ``preempt`` runs a preemption drill (`hoomd_mlx.cloud.drill`): workers of the LocalCluster
+    are killed at ages drawn from its model. With a drill or a ``[cloud]`` table, worker
+    lifetimes are recorded in the ledger (``vm-*`` events).
 
     Returns:
         dict: Counts by state, wall time, the dashboard address.
     """
     from tqdm import tqdm
 
-    campaign = Campaign(spec, directory)
+    campaign = Campaign(spec, directory, preempt.seconds_per_hour if preempt else 3600.0)
     ledger = campaign.ledger
     recovered = ledger.reset_running()
     if recovered:
@@ -216,6 +237,7 @@ def run_campaign(
         cluster=spec.cluster,
     )
     start = time.monotonic()
+    watch = None
     try:
         announce(f"campaign {spec.name}: {total} jobs ({new} new) in {Path(directory)}")
         announce(f"Dask dashboard: {client.dashboard_link}")
@@ -223,6 +245,8 @@ def run_campaign(
         bar = tqdm(total=total, initial=finished, desc=spec.name, unit="job", disable=not progress)
         driver = _Driver(campaign, client, bar)
         client.subscribe_topic(EVENT_TOPIC, driver.events.put)
+        if preempt is not None or spec.cloud is not None:
+            watch = WorkerWatch(client, driver.events.put, cluster=cluster, drill=preempt).start()
         threads = sum(client.nthreads().values())
         slots = max(16, 8 * threads)  # keep the pipeline full
         learner = None
@@ -246,6 +270,10 @@ def run_campaign(
                     _learn(driver, learner, threads)
             if learner is None or not learner.switched:
                 driver.submit_more(slots)
+        if watch is not None:
+            watch.stop()
+            if preempt is not None:
+                announce(f"preemption drill: {watch.kills} workers killed")
         driver.drain_events()
         if learner is not None and learner.switched:
             predicted = learner.predict_remaining()
@@ -259,6 +287,8 @@ def run_campaign(
                 ledger.reset_job(job)
         bar.close()
     finally:
+        if watch is not None:
+            watch.stop()
         client.close()
         if cluster is not None:
             cluster.close()
@@ -285,5 +315,6 @@ def spec_summary(spec: CampaignSpec) -> dict:
         "resources": asdict(spec.resources),
         "analyses": [dict(a) for a in spec.analyses],
         "surrogate": asdict(spec.surrogate) if spec.surrogate is not None else None,
+        "cloud": asdict(spec.cloud) if spec.cloud is not None else None,
         "completion": spec.completion,
     }

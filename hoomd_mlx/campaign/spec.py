@@ -29,6 +29,9 @@ Example (``campaigns/lj_fluid.toml``)::
     retries = 2                   # failures of the job's own code; lost workers do not count
     checkpoint_steps = 1000
     checkpoint_seconds = 0
+
+An optional ``[cloud]`` table (`hoomd_mlx.cloud.settings`) describes the job for cost
+planning and can make the checkpoint interval come from the preemption model.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 from hoomd_mlx.campaign.design import DesignSpace
 from hoomd_mlx.campaign.execute import resolve_function
 from hoomd_mlx.campaign.learning import SurrogateSettings
+from hoomd_mlx.cloud.settings import CloudSettings
 from hoomd_mlx.errors import ConfigurationError
 
 __all__ = ["ANALYSES", "CampaignSpec", "JobSpec", "Resources", "load_spec"]
@@ -53,7 +57,7 @@ ANALYSES = {
 }
 """dict: The freud analyses a spec can ask for, with their settings' defaults."""
 
-_TOP = {"campaign", "design", "job", "analysis", "resources", "cluster", "surrogate"}
+_TOP = {"campaign", "design", "job", "analysis", "resources", "cluster", "surrogate", "cloud"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class CampaignSpec:
     completion: float = 1.0
     cluster: Mapping[str, Any] = field(default_factory=dict)
     surrogate: SurrogateSettings | None = None
+    cloud: CloudSettings | None = None
     source: Path | None = None
 
     @property
@@ -181,6 +186,9 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
         completion=completion,
         cluster=dict(raw.get("cluster", {})),
         surrogate=SurrogateSettings.from_mapping(raw["surrogate"]) if "surrogate" in raw else None,
+        cloud=CloudSettings.from_mapping(raw["cloud"], source.parent if source else None)
+        if "cloud" in raw
+        else None,
         source=source,
     )
     resolve_function(spec.job.function, spec.search_path)  # fail now, not on a worker

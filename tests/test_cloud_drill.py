@@ -1,0 +1,98 @@
+"""The preemption drill: real HOOMD jobs on a real LocalCluster, workers killed on the model's clock."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hoomd_mlx.campaign.ledger import Ledger
+
+pytestmark = [pytest.mark.hoomd, pytest.mark.slow]
+
+CAMPAIGNS = Path(__file__).parent.parent / "campaigns"
+STEPS = 8000
+
+SPEC = f"""
+[campaign]
+name = "preemption-drill"
+[design]
+sampler = "grid"
+[design.parameters]
+density = {{ values = [0.6, 0.7] }}
+kT = {{ values = [1.0, 1.5] }}
+[job]
+function = "lj_fluid:run"
+[job.settings]
+n_side = 6
+steps = {STEPS}
+frame_every = 1000
+[resources]
+workers = 2
+retries = 0
+[cloud]
+job_hours = 2.5            # a job lasts about 10 s here: 2.5 model hours at 4 s per hour
+machine_types = ["local-1"]
+region = "local"
+prices = "prices.txt"
+checkpoint = "model"       # checkpoint intervals from the model's schedule, scaled like the drill
+checkpoint_cost = 60
+"""
+
+PRICES = "type\tvCPUs\tmemory\ton-demand\tpreemptible\tregion\nlocal-1\t1\t4GB\t$0.05\t$0.01\tlocal\n"
+
+
+def _kill_leftovers(driver):
+    try:
+        os.killpg(driver.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for proc in psutil.process_iter(["cmdline"]):
+        if "hoomd_mlx.campaign.jobmain" in (proc.info["cmdline"] or []):
+            proc.kill()
+
+
+def test_drill_kills_workers_and_loses_no_job(tmp_path):
+    shutil.copy(CAMPAIGNS / "lj_fluid.py", tmp_path / "lj_fluid.py")
+    (tmp_path / "prices.txt").write_text(PRICES)
+    spec = tmp_path / "drill.toml"
+    spec.write_text(textwrap.dedent(SPEC))
+    directory = tmp_path / "run"
+    # seed 2: the first two workers die 0.95 and 1.21 model hours old (about 4 s), mid-job
+    command = [sys.executable, "-m", "hoomd_mlx.cli", "campaign", "run", str(spec), "--dir", str(directory)]
+    command += ["--preempt", "scispot", "--preempt-scale", "4", "--preempt-seed", "2"]
+    driver = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        output, _ = driver.communicate(timeout=300)
+    finally:
+        _kill_leftovers(driver)
+    assert driver.returncode == 0, output
+    assert "preemption drill:" in output
+    with Ledger.in_directory(directory) as ledger:
+        assert ledger.counts()["done"] == 4
+        jobs = ledger.jobs()
+        assert all(job.failures == 0 for job in jobs)
+        assert all(job.result["final_step"] == STEPS for job in jobs)
+        assert sum(job.preemptions for job in jobs) >= 1
+        kills = [json.loads(e["detail"]) for e in ledger.events("vm-preempted")]
+        censored = [json.loads(e["detail"]) for e in ledger.events("vm-censored")]
+    assert len(kills) >= 2
+    assert censored  # the workers alive at the end: right-censored lifetimes for refits
+    assert all(k["drill"] and k["age_hours"] == pytest.approx(k["age_seconds"] / 4) for k in kills)
+    assert kills[0]["age_hours"] < 2  # the model's early deaths, as drawn
+    lost = [entry for k in kills for entry in k["jobs"]]
+    assert lost, "no job was running on a killed worker"
+    assert all(0 <= entry["lost_seconds"] < 30 for entry in lost)
+    for job_dir in (directory / "jobs").iterdir():
+        assert (job_dir / "checkpoint.json").exists()  # checkpoints on the model's schedule
+        entries = [json.loads(x) for x in (job_dir / "steps.jsonl").read_text().splitlines()]
+        assert [e["how"] for e in entries].count("finished") == 1
+        assert entries[-1]["end"] == STEPS
