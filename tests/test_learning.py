@@ -77,3 +77,16 @@ def test_surrogate_steers_and_ends_the_campaign(tmp_path):
         check=True,
     )
     assert json.loads(cli.stdout)["mean"]["f"] == answer["mean"]["f"]
+
+
+def test_profile_outputs_flatten_and_split_back():
+    """Vector results (profiles) are laid end to end for the surrogate and split back for the ledger."""
+    from hoomd_mlx.campaign.learning import flatten_outputs, output_widths, split_outputs
+
+    result = {"rho": [0.1, 0.5, 0.4], "rho_err": [0.01, 0.02, 0.03], "p": 2.0}
+    outputs = ["rho", "p"]
+    assert output_widths(result, outputs) == [3, 1]
+    np.testing.assert_allclose(flatten_outputs(result, outputs), [0.1, 0.5, 0.4, 2.0])
+    np.testing.assert_allclose(flatten_outputs(result, outputs, {"rho": "rho_err"}), [0.01, 0.02, 0.03, 0.0])
+    back = split_outputs(flatten_outputs(result, outputs), outputs, [3, 1])
+    assert back == {"rho": [0.1, 0.5, 0.4], "p": 2.0}
