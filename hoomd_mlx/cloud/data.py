@@ -1,16 +1,17 @@
 """Where the cloud tools find the SciSpot reference data (VM lifetimes, 2019 prices).
 
-The search is the one `hoomd_mlx.coupling.data.find_shared_data` does (``$HOOMD_MLX_DATA``,
-then a ``shared/data`` next to or above the working directory or the package); it is
-repeated here so that ``hoomd-mlx cloud plan`` does not import TensorFlow.
+The search is `hoomd_mlx.shared_data.find_shared_data` (``$HOOMD_MLX_DATA``, then a
+``shared/data`` next to or above the working directory or the package), which imports
+nothing heavy, so ``hoomd-mlx cloud plan`` does not import TensorFlow.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from hoomd_mlx.shared_data import find_shared_data
 
 __all__ = ["LIFETIMES", "PRICES", "find_scispot_file", "load_scispot_lifetimes"]
 
@@ -27,19 +28,7 @@ def find_scispot_file(relative: str) -> Path:
     Raises:
         FileNotFoundError: Naming the places searched and how to point at the data.
     """
-    candidates = []
-    if os.environ.get("HOOMD_MLX_DATA"):
-        candidates.append(Path(os.environ["HOOMD_MLX_DATA"]))
-    here = Path(__file__).resolve()
-    for parent in [Path.cwd(), *Path.cwd().parents, *here.parents]:
-        candidates += [parent / "shared" / "data", parent.parent / "shared" / "data"]
-    for base in candidates:
-        if (base / relative).exists():
-            return base / relative
-    raise FileNotFoundError(
-        f"{relative} not found under $HOOMD_MLX_DATA or any shared/data above {Path.cwd()}; "
-        "set HOOMD_MLX_DATA to the directory holding scispot/ (github.com/prateek-s/scispot, data/)"
-    )
+    return find_shared_data(relative, source="github.com/prateek-s/scispot, data/")
 
 
 def load_scispot_lifetimes(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hoomd_mlx.shared_data import find_shared_data
+
 __all__ = ["NanoconfinementProfiles", "find_shared_data", "load_nanoconfinement_profiles"]
-
-
-def find_shared_data(relative: str) -> Path:
-    """Locate ``relative`` under ``$HOOMD_MLX_DATA`` or a ``shared/data`` next to or above the repository.
-
-    Raises:
-        FileNotFoundError: Naming the places searched.
-    """
-    candidates = []
-    if os.environ.get("HOOMD_MLX_DATA"):
-        candidates.append(Path(os.environ["HOOMD_MLX_DATA"]))
-    here = Path(__file__).resolve()
-    for parent in [Path.cwd(), *Path.cwd().parents, *here.parents]:
-        candidates += [parent / "shared" / "data", parent.parent / "shared" / "data"]
-    for base in candidates:
-        if (base / relative).exists():
-            return base / relative
-    raise FileNotFoundError(
-        f"{relative} not found under $HOOMD_MLX_DATA or any shared/data above {Path.cwd()}; "
-        "set HOOMD_MLX_DATA to the directory holding nanoconfinement/ and scispot/"
-    )
 
 
 @dataclass(frozen=True)

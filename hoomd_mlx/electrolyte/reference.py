@@ -1,6 +1,6 @@
 """The group's published profiles, and comparisons of this project's runs with them.
 
-Two sources (``shared/data/nanoconfinement``, see `hoomd_mlx.coupling.data.find_shared_data`):
+Two sources (``shared/data/nanoconfinement``, see `hoomd_mlx.shared_data.find_shared_data`):
 
 - ``reference_runs/<code>_T<dt>_Z<Z>_p<p>_nminus<n>_c<c>_d<d>_a<a>_i<i>_S<steps>/`` with
   ``{p,n}_density_profile.dat`` (z [nm], density [M], error [M]), from the group's own
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hoomd_mlx.coupling.data import find_shared_data
 from hoomd_mlx.electrolyte.profiles import DensityProfiles, fraction_within
 from hoomd_mlx.electrolyte.system import ElectrolyteSetup
+from hoomd_mlx.shared_data import find_shared_data
 
 __all__ = ["ReferenceProfile", "compare", "dataset_profile", "reference_runs"]
 
