@@ -8,11 +8,10 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
-import psutil
 import pytest
+from campaign_processes import job_processes, kill_campaign, wait_for
 
 from hoomd_mlx.campaign.ledger import Ledger
 
@@ -59,31 +58,13 @@ def _driver(spec, directory):
     )
 
 
-def _job_processes():
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = proc.info["cmdline"] or []
-        if "hoomd_mlx.campaign.jobmain" in cmd:
-            found.append(proc)
-    return found
-
-
-def _kill_group(proc):
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    for job in _job_processes():
-        job.kill()
-
-
-def _finish(driver):
+def _finish(driver, directory):
     """Wait for a driver to end; it must succeed. Nothing of it is left running afterwards."""
     try:
         output, _ = driver.communicate(timeout=600)
         assert driver.returncode == 0, output
     finally:
-        _kill_group(driver)
+        kill_campaign(driver, directory)
 
 
 def _steps_logs(directory):
@@ -94,26 +75,17 @@ def _steps_logs(directory):
     return logs
 
 
-def _wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_killed_workers_lose_no_job(tmp_path):
     spec, directory = _campaign(tmp_path, steps=40_000)
     driver = _driver(spec, directory)
     try:
-        assert _wait_for(lambda: len(list(directory.glob("jobs/*/checkpoint.json"))) >= 2, 120)
-        victims = {job.parent().pid for job in _job_processes()}
+        assert wait_for(lambda: len(list(directory.glob("jobs/*/checkpoint.json"))) >= 2, 120)
+        victims = {job.parent().pid for job in job_processes(directory)}
         assert victims, "no job was running"
         for pid in victims:  # SIGKILL the Dask worker processes running jobs
             os.kill(pid, signal.SIGKILL)
     finally:
-        _finish(driver)
+        _finish(driver, directory)
     with Ledger.in_directory(directory) as ledger:
         assert ledger.counts()["done"] == 4
         jobs = ledger.jobs()
@@ -139,15 +111,15 @@ def test_driver_killed_and_restarted_repeats_nothing(tmp_path):
     driver = _driver(spec, directory)
     try:
         ledger_file = directory / Ledger.FILENAME
-        assert _wait_for(lambda: ledger_file.exists() and Ledger(ledger_file).count("done") >= 1, 300)
+        assert wait_for(lambda: ledger_file.exists() and Ledger(ledger_file).count("done") >= 1, 300)
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
-        _kill_group(driver)  # the old cluster goes with its driver, mid-job
+        kill_campaign(driver, directory)  # the old cluster goes with its driver, mid-job
     with Ledger.in_directory(directory) as ledger:
         finished_before = {job.id: job.finished for job in ledger.jobs("done")}
     assert finished_before
-    _finish(_driver(spec, directory))
+    _finish(_driver(spec, directory), directory)
     with Ledger.in_directory(directory) as ledger:
         assert ledger.counts()["done"] == 4
         for job_id, finished in finished_before.items():
