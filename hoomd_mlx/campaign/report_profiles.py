@@ -23,6 +23,13 @@ def vector_keys(jobs) -> list[str]:
     return sorted(k for k in keys if not k.endswith(("_err", "_std")))
 
 
+def _profile(job, key: str, spread: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bin centres as z/Z, values, their ``spread`` companion or zeros) of one vector result."""
+    y = np.asarray(job.result[key])
+    x = (np.arange(len(y)) + 0.5) / len(y) - 0.5
+    return x, y, np.asarray(job.result.get(f"{key}_{spread}", np.zeros_like(y)))
+
+
 def _label(job) -> str:
     return ", ".join(
         f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(job.params.items())
@@ -66,9 +73,7 @@ def plot_profiles(plt, jobs, directory: Path, output: Path) -> str | None:
         if row < len(done):
             job = done[row]
             for key, color in zip(keys, COLORS, strict=False):
-                y = np.asarray(job.result[key])
-                x = np.linspace(-0.5, 0.5, len(y) + 1)[:-1] + 0.5 / len(y)
-                err = np.asarray(job.result.get(f"{key}_err", np.zeros_like(y)))
+                x, y, err = _profile(job, key, "err")
                 left.errorbar(x, y, yerr=err, color=color, lw=1, elinewidth=0.6, label=f"{key} simulated")
                 if job.id in overlay:
                     left.plot(x, overlay[job.id][key], "--", color=color, lw=1, label=f"{key} surrogate")
@@ -78,9 +83,7 @@ def plot_profiles(plt, jobs, directory: Path, output: Path) -> str | None:
         if row < len(predicted):
             job = predicted[row]
             for key, color in zip(keys, COLORS, strict=False):
-                y = np.asarray(job.result[key])
-                x = np.linspace(-0.5, 0.5, len(y) + 1)[:-1] + 0.5 / len(y)
-                std = np.asarray(job.result.get(f"{key}_std", np.zeros_like(y)))
+                x, y, std = _profile(job, key, "std")
                 right.plot(x, y, "--", color=color, lw=1, label=f"{key} surrogate")
                 right.fill_between(x, y - std, y + std, color=color, alpha=0.25)
             right.set_title(f"surrogate: {_label(job)}", fontsize=8)

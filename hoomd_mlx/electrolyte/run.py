@@ -71,11 +71,11 @@ def run_state_point(params: dict, job: Any, profile_bins: int = 50) -> dict:
     add_forces(sim, setup, run)
     first_sample = run.equilibration_steps  # production starts here, on every attempt
     trigger = hoomd.trigger.And([hoomd.trigger.Periodic(run.sample_every), hoomd.trigger.After(first_sample)])
-    job.trajectory(sim, trigger, filter=ion_filter(hoomd))
+    writer = job.trajectory(sim, trigger, filter=ion_filter(hoomd))
     start, start_step = time.monotonic(), int(sim.timestep)
     job.run(sim, run.total_steps)
     seconds = time.monotonic() - start
-    sim.operations.writers[-1].flush()
+    writer.flush()
 
     samples = ion_z_samples(job.path("trajectory.gsd"), setup)
     group = DensityProfiles.compute(samples, setup, group_bins(setup), blocks=run.blocks)
