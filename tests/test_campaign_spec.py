@@ -37,6 +37,19 @@ def test_example_specs_load():
         assert len(spec.design.sample()) == 8
 
 
+def test_every_campaign_spec_loads():
+    """The specs shipped in campaigns/ parse, and the electrolyte ones have the published sizes."""
+    sizes = {
+        load_spec(path).source.name: len(load_spec(path).design.sample()) for path in CAMPAIGNS.glob("*.toml")
+    }
+    assert len(sizes) >= 6
+    assert sizes["nanoconfinement.toml"] == 45
+    assert sizes["nanoconfinement_full.toml"] == 162
+    surrogate = load_spec(CAMPAIGNS / "nanoconfinement.toml").surrogate
+    assert surrogate.error_scale == 2.0
+    assert surrogate.stop_at_error_bars
+
+
 def test_grid_sampling_and_identity(tmp_path):
     spec = _spec(tmp_path, BASE)
     points = spec.design.sample()

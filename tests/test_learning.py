@@ -47,6 +47,8 @@ def test_surrogate_steers_and_ends_the_campaign(tmp_path):
         versions = ledger.surrogate_versions()
         assert len(versions) >= 2
         assert all(v["accuracy"] >= 0.9 for v in versions[-2:])
+        # the smooth jobs report no error bars: only the floors count, and an exact surrogate scores 1
+        assert all(v["ceiling"] == 1.0 for v in versions)
         assert (tmp_path / versions[-1]["path"] / "model.keras").exists()
         predicted = ledger.jobs("predicted")
         for job in predicted:  # answered with uncertainty, close to the truth
@@ -59,6 +61,7 @@ def test_surrogate_steers_and_ends_the_campaign(tmp_path):
     report = write_report(tmp_path)
     text = report.read_text()
     assert "answered by the surrogate" in text
+    assert "(an exact surrogate: 1.000)" in text
     assert (report.parent / "learning_curve.png").exists()
     cli = subprocess.run(
         [
@@ -90,3 +93,23 @@ def test_profile_outputs_flatten_and_split_back():
     np.testing.assert_allclose(flatten_outputs(result, outputs, {"rho": "rho_err"}), [0.01, 0.02, 0.03, 0.0])
     back = split_outputs(flatten_outputs(result, outputs), outputs, [3, 1])
     assert back == {"rho": [0.1, 0.5, 0.4], "p": 2.0}
+
+
+def test_surrogate_settings_name_the_bad_key():
+    import pytest
+
+    from hoomd_mlx.campaign.learning import SurrogateSettings
+    from hoomd_mlx.errors import ConfigurationError
+
+    good = {"outputs": ["rho"], "error_scale": 2.0, "stop_at_error_bars": True}
+    settings = SurrogateSettings.from_mapping(good)
+    assert settings.error_scale == 2.0
+    assert settings.stop_at_error_bars
+    for bad, key in (
+        ({"error_scale": 0.0}, "error_scale"),
+        ({"tolerance": -0.1}, "tolerance"),
+        ({"stop_at_error_bars": "yes"}, "stop_at_error_bars"),
+        ({"target": 1.5}, "target"),
+    ):
+        with pytest.raises(ConfigurationError, match=key):
+            SurrogateSettings.from_mapping({**good, **bad})

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from scipy.interpolate import RBFInterpolator
 
-from hoomd_mlx.coupling import Surrogate, load_nanoconfinement_profiles, within_error_bar_accuracy
+from hoomd_mlx.coupling import (
+    Surrogate,
+    load_nanoconfinement_profiles,
+    perfect_accuracy,
+    within_error_bar_accuracy,
+)
 
 
 def test_within_error_bar_accuracy():
@@ -89,3 +94,44 @@ def test_update_learns_without_forgetting(profiles, split):
     new_after = within_error_bar_accuracy(s.predict(X[later])[0], Y[later], E[later])
     assert new_after > new_before  # it learned the new samples
     assert old_after >= old_val - 0.01  # and did not forget
+
+
+def test_perfect_accuracy_is_the_noise_ceiling():
+    """An exact prediction against noisy results scores what `perfect_accuracy` says."""
+    rng = np.random.default_rng(3)
+    mean = rng.uniform(0.5, 2.0, size=(4000, 6))
+    noise = rng.uniform(0.01, 0.2, size=mean.shape)
+    truth = mean + noise * rng.standard_normal(mean.shape)
+    for scale, expected in ((1.0, 0.6827), (2.0, 0.9545)):
+        assert perfect_accuracy(scale * noise, noise) == pytest.approx(expected, abs=1e-4)
+        measured = within_error_bar_accuracy(mean, truth, scale * noise)
+        assert measured == pytest.approx(expected, abs=0.01)
+    # floors above the noise raise the ceiling; exact results (no noise) put it at 1
+    assert perfect_accuracy(np.maximum(noise, 0.1), noise) > 0.6827 + 0.05
+    assert perfect_accuracy(noise, np.zeros_like(noise)) == 1.0
+
+
+def test_stopping_at_the_error_bars_keeps_noise_out():
+    """Noisy results: a fit stopped at its error bars predicts the truth better than one fit to the noise."""
+    rng = np.random.default_rng(5)
+    grid = np.linspace(0.0, 1.0, 30)
+
+    def truth(x):  # smooth profiles over 30 bins, set by two parameters
+        return 1.0 + x[:, :1] * np.sin(np.pi * grid) + 0.5 * x[:, 1:] * grid
+
+    X = rng.uniform(0, 1, size=(60, 2))
+    noise = 0.1
+    Y = truth(X) + noise * rng.standard_normal((60, grid.size))
+    E = np.full_like(Y, noise)
+    train, test = slice(0, 16), slice(16, None)
+    errors = {}
+    for stop in (False, True):
+        s = Surrogate(members=4, epochs=1500, stop_at_error_bars=stop, seed=0)
+        s.fit(X[train], Y[train], E[train])
+        errors[stop] = np.sqrt(np.mean((s.predict(X[test])[0] - truth(X[test])) ** 2))
+        if stop:  # it stopped where the training residuals reach the error bars, not far below
+            z = (s.members_predict(X[train]) - Y[train][None]) / noise
+            assert np.mean(z**2, axis=(1, 2)).max() <= 1.0
+            assert np.mean(z**2) > 0.3
+    assert errors[True] < 0.8 * errors[False], errors
+    assert errors[True] < noise, errors  # closer to the truth than a single noisy result

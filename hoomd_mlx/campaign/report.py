@@ -82,9 +82,16 @@ def _plot_learning_curve(plt, versions: list[dict], output: Path) -> str | None:
     if not versions:
         return None
     fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
-    ax.plot([v["samples"] for v in versions], [v["accuracy"] for v in versions], "o-")
+    samples = [v["samples"] for v in versions]
+    ax.plot(samples, [v["accuracy"] for v in versions], "o-", label="surrogate")
+    if all("ceiling" in v for v in versions):
+        ax.plot(samples, [v["ceiling"] for v in versions], "k--", label="exact surrogate (noise ceiling)")
+        ax.legend(loc="lower right", fontsize="small")
     ax.set_xlabel("simulations in the training set")
-    ax.set_ylabel("validation within-error-bar accuracy")
+    scale = versions[-1].get("error_scale", 1.0)
+    ax.set_ylabel(
+        "validation accuracy: " + ("within the error bars" if scale == 1 else f"within {scale:g} error bars")
+    )
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     fig.savefig(output / "learning_curve.png", dpi=110)
@@ -101,7 +108,8 @@ def _savings(jobs: list, versions: list[dict]) -> list[str]:
     last = versions[-1]
     return [
         f"Surrogate: {len(versions)} versions; the last (v{last['version']}) trained on {last['samples']} "
-        f"simulations reached validation accuracy {last['accuracy']:.3f}.",
+        f"simulations reached validation accuracy {last['accuracy']:.3f}"
+        + (f" (an exact surrogate: {last['ceiling']:.3f})." if "ceiling" in last else "."),
         f"{len(predicted)} design points were answered by the surrogate instead of simulated, saving about "
         f"{len(predicted) * mean / 3600:.3f} h of compute ({mean:.1f} s per simulation).",
         "",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hoomd_mlx.coupling.data import load_nanoconfinement_profiles
 from hoomd_mlx.coupling.force_matching import ForceMatching, Frame
 from hoomd_mlx.coupling.models import WCA, LennardJones, PairMLP
-from hoomd_mlx.coupling.surrogate import Surrogate, within_error_bar_accuracy
+from hoomd_mlx.coupling.surrogate import Surrogate, perfect_accuracy, within_error_bar_accuracy
 
 __all__ = [
     "WCA",
@@ -15,5 +15,6 @@ __all__ = [
     "PairMLP",
     "Surrogate",
     "load_nanoconfinement_profiles",
+    "perfect_accuracy",
     "within_error_bar_accuracy",
 ]

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["Surrogate", "soft_label_loss", "within_error_bar_accuracy"]
+__all__ = ["Surrogate", "perfect_accuracy", "soft_label_loss", "within_error_bar_accuracy"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,26 @@ def within_error_bar_accuracy(pred: np.ndarray, truth: np.ndarray, error: np.nda
     if not pred.shape == truth.shape == error.shape:
         raise ValueError(f"shapes differ: pred {pred.shape}, truth {truth.shape}, error {error.shape}")
     return float(np.mean(np.abs(pred - truth) <= error, axis=0).mean())
+
+
+def perfect_accuracy(error: np.ndarray, noise: np.ndarray) -> float:
+    """The within-error-bar accuracy that an exact surrogate would reach.
+
+    A simulation's result scatters about the true value by its standard error
+    ``noise``, so even the true value lies within ``error`` of it only with
+    probability erf(error / (sqrt(2) noise)): 0.68 when ``error`` is one standard
+    error, 0.95 at two. A target above this ceiling is never reached.
+
+    Args:
+        error: (S, D) error bars used by `within_error_bar_accuracy`.
+        noise: (S, D) standard errors of the results (0 where exact).
+    """
+    from scipy.special import erf
+
+    error, noise = (np.asarray(a, dtype=np.float64) for a in (error, noise))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(noise > 0, erf(error / (np.sqrt(2.0) * np.where(noise > 0, noise, 1.0))), 1.0)
+    return float(np.mean(p, axis=0).mean())
 
 
 def soft_label_loss(pred: tf.Tensor, target: tf.Tensor, error: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
@@ -151,6 +171,10 @@ class Surrogate:
         update_epochs: Steps of `update` (warm start from the current weights).
         learning_rate: Adam learning rate.
         nonnegative: Outputs are non-negative (densities): clip at zero.
+        stop_at_error_bars: Stop training once every member fits the training data to
+            within its error bars (mean squared ``(pred - target) / error`` at most 1,
+            the discrepancy principle): fitting noisy results any closer fits their noise
+            and predicts new points worse. Needs error bars.
         seed: Base seed; member ``k`` is initialised differently from member ``k+1``.
 
     Example::
@@ -169,6 +193,7 @@ class Surrogate:
         update_epochs: int = 500,
         learning_rate: float = 3e-3,
         nonnegative: bool = False,
+        stop_at_error_bars: bool = False,
         seed: int = 0,
     ) -> None:
         if members < 2:
@@ -180,6 +205,7 @@ class Surrogate:
             "update_epochs": int(update_epochs),
             "learning_rate": float(learning_rate),
             "nonnegative": bool(nonnegative),
+            "stop_at_error_bars": bool(stop_at_error_bars),
             "seed": int(seed),
         }
         self.model: keras.Model | None = None
@@ -198,16 +224,30 @@ class Surrogate:
         optimizer = keras.optimizers.Adam(self.config["learning_rate"])
         variables = model.trainable_variables
 
+        # the discrepancy principle: a member fits within the error bars once its mean
+        # squared z is at most 1 (outputs without an error bar do not count)
+        positive = self.error > 0
+        stop = self.config["stop_at_error_bars"] and bool(positive.any())
+        inverse_err = tf.constant(
+            np.divide(1.0, self.error, out=np.zeros_like(self.error), where=positive), tf.float32
+        )
+        counted = float(np.count_nonzero(positive)) or 1.0
+
         @tf.function(jit_compile=True)
         def step():
             with tf.GradientTape() as tape:
-                loss = soft_label_loss(model(x), y[None], err[None], scale)
+                pred = model(x)
+                loss = soft_label_loss(pred, y[None], err[None], scale)
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-            return loss
+            z = (pred - y[None]) * inverse_err[None]
+            return loss, tf.reduce_max(tf.reduce_sum(tf.square(z), axis=[1, 2])) / counted
 
         loss = tf.constant(0.0)
-        for _ in range(steps):
-            loss = step()
+        for k in range(steps):
+            loss, worst = step()
+            if stop and float(worst) <= 1.0:
+                logger.info("surrogate within its error bars after %d steps: stopped", k + 1)
+                break
         return float(loss)
 
     def fit(self, X: np.ndarray, Y: np.ndarray, error: np.ndarray | None = None) -> Surrogate:
