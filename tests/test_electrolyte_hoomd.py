@@ -163,3 +163,46 @@ def test_short_run_matches_the_reference_profiles(tmp_path):
             assert np.sum(ours.negative * ref.width) == pytest.approx(
                 np.sum(ref.negative * ref.width), rel=1e-3
             )
+
+
+def test_campaign_jobs_return_charge_balanced_profiles(tmp_path):
+    """The nanoconfinement spec's job function through the real runner (Dask, job processes).
+
+    Every ion lies in some wall-to-wall bin, so the profiles integrate to the ion counts, and
+    cations minus anions to the counterions that neutralise the walls.
+    """
+    import tomllib
+    from pathlib import Path
+
+    from hoomd_mlx.campaign.ledger import Ledger
+    from hoomd_mlx.campaign.runner import run_campaign
+    from hoomd_mlx.campaign.spec import spec_from_mapping
+    from hoomd_mlx.electrolyte.system import AVOGADRO_NM3
+
+    source = Path(__file__).parent.parent / "campaigns" / "nanoconfinement.toml"
+    raw = tomllib.loads(source.read_text())
+    raw.pop("surrogate")
+    points = [{"Z": 4.0, "c": 0.5, "i": -0.02}, {"Z": 5.0, "c": 0.25, "i": -0.01}]
+    raw["design"] = {"sampler": "list", "points": points}
+    raw["job"]["settings"].update(equilibration_steps=200, production_steps=400, sample_every=50, blocks=4)
+    summary = run_campaign(spec_from_mapping(raw, source=source), tmp_path, progress=False)
+    assert summary["counts"]["done"] == 2, summary
+    settings = raw["job"]["settings"]
+    with Ledger.in_directory(tmp_path) as ledger:
+        jobs = ledger.jobs("done")
+    for job in jobs:
+        result = job.result
+        bins = settings["profile_bins"]
+        assert len(result["rho_pos"]) == len(result["rho_neg_err"]) == bins
+        point = {**{k: settings[k] for k in ("d", "a", "box_xy")}, **job.params}
+        setup = Electrolyte(**point).setup()
+        per_molar = (job.params["Z"] / bins) * settings["box_xy"] ** 2 * AVOGADRO_NM3  # ions per bin at 1 M
+        cations = np.sum(result["rho_pos"]) * per_molar
+        anions = np.sum(result["rho_neg"]) * per_molar
+        assert cations == pytest.approx(setup.counts["P"] + setup.counts["C"], rel=1e-6)
+        assert anions == pytest.approx(setup.counts["N"], rel=1e-6)
+        assert setup.counts["C"] > 0
+        directory = tmp_path / "jobs" / job.id
+        assert (directory / "profiles.npz").exists()
+        assert (directory / "p_density_profile.dat").exists()
+        assert result["final_step"] == 600
