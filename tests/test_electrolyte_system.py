@@ -118,3 +118,29 @@ def test_fraction_within_counts_occupied_bins():
     ours = np.array([0.0, 1.05, 1.5, 0.0])
     assert fraction_within(ours, err, ref, err) == 0.5
     assert fraction_within(ours, err, ref, err, occupied_only=False) == 0.75
+
+
+def test_compare_separates_contact_edges_from_the_rest():
+    """A contact edge shifted by a fraction of a bin wrecks rms z there, not inside the edges."""
+    from hoomd_mlx.electrolyte.profiles import DensityProfiles
+    from hoomd_mlx.electrolyte.reference import ReferenceProfile, compare, half_height_edges
+
+    rng = np.random.default_rng(2)
+    z = np.linspace(-2.0, 2.0, 401)  # 0.01 nm bins
+
+    def profile(edge):  # zero beyond the walls, a steep climb to a contact peak, flat inside
+        inside = 2.0 - np.abs(z)
+        return np.clip((inside - (0.2 - edge)) / 0.015, 0, 1) * (0.5 + 0.3 * np.exp(-inside / 0.1))
+
+    truth, shifted = profile(0.0), profile(0.006)
+    err = np.where(truth > 0, 0.02, 0.0)
+    ref = ReferenceProfile("r", {}, z, 0.01, truth, err, truth, err)
+    noisy = shifted + err * rng.standard_normal(z.size)
+    ours = DensityProfiles(z, noisy, err, noisy, err, frames=100)
+    left, right = half_height_edges(z, truth)
+    assert left == pytest.approx(-1.8 + 0.0075, abs=2e-3)
+    assert right == pytest.approx(1.8 - 0.0075, abs=2e-3)
+    result = compare(ours, ref)
+    assert result["edge_shift"] == pytest.approx(0.006, abs=2e-3)
+    assert result["rms_z"] > 2  # the edge bins differ by far more than the error bars
+    assert result["rms_z_inside"] == pytest.approx(1.0, abs=0.15)  # statistics only inside

@@ -96,6 +96,24 @@ def dataset_profile(index: int, path: str | Path | None = None) -> ReferenceProf
         )
 
 
+def half_height_edges(z: np.ndarray, rho: np.ndarray) -> tuple[float, float]:
+    """The contact edges of a profile across a channel.
+
+    At each wall, where the density first reaches half of its highest value in that
+    half of the channel (linear between bins).
+    """
+    middle = len(z) // 2
+    left_half, right_half = rho[:middle], rho[middle:][::-1]
+    edges = []
+    for part, zs in ((left_half, z[:middle]), (right_half, z[middle:][::-1])):
+        half = 0.5 * float(np.max(part))
+        k = int(np.argmax(part >= half))
+        edges.append(
+            float(np.interp(half, [part[k - 1], part[k]], [zs[k - 1], zs[k]])) if k > 0 else float(zs[0])
+        )
+    return edges[0], edges[1]
+
+
 def compare(ours: DensityProfiles, reference: ReferenceProfile, sigmas: float = 1.0) -> dict:
     """Agreement of our profiles with a reference in the same bins.
 
@@ -109,8 +127,12 @@ def compare(ours: DensityProfiles, reference: ReferenceProfile, sigmas: float = 
         two agree within ``sigmas`` combined error bars (``within_positive``,
         ``within_negative`` per species, ``within_all_bins`` counting the empty bins
         at the walls too); ``rms_z``: root mean square of the difference over the
-        combined error bar (1 for statistically consistent profiles); and the mean
-        error bars of each side [M].
+        combined error bar (1 for statistically consistent profiles); ``rms_z_inside``:
+        the same over the bins between the reference's contact edges, leaving out the
+        one or two bins at each wall where the density climbs from zero to its contact
+        value; ``edge_shift``: the largest distance between our contact edge and the
+        reference's (both species, both walls; `half_height_edges`) [z units]; and the
+        mean error bars of each side [M].
     """
     if len(ours.z) != len(reference.z):
         raise ValueError(
@@ -128,6 +150,13 @@ def compare(ours: DensityProfiles, reference: ReferenceProfile, sigmas: float = 
         [((a - c) / np.sqrt(b**2 + d**2 + 1e-300))[m] for (a, b, c, d), m in zip(sides, masks, strict=True)]
     )
     counts = [int(m.sum()) for m in masks]
+    inside, shift = [], 0.0
+    for (a, _, c, _), m in zip(sides, masks, strict=True):
+        left, right = half_height_edges(reference.z, c)
+        mine = half_height_edges(reference.z, a)
+        shift = max(shift, abs(mine[0] - left), abs(mine[1] - right))
+        inside.append(((reference.z >= left) & (reference.z <= right))[m])
+    z_inside = z[np.concatenate(inside)]
     return {
         "sigmas": sigmas,
         "within": (occupied[0] * counts[0] + occupied[1] * counts[1]) / max(1, sum(counts)),
@@ -135,6 +164,8 @@ def compare(ours: DensityProfiles, reference: ReferenceProfile, sigmas: float = 
         "within_negative": occupied[1],
         "within_all_bins": 0.5 * (every[0] + every[1]),
         "rms_z": float(np.sqrt(np.mean(z**2))),
+        "rms_z_inside": float(np.sqrt(np.mean(z_inside**2))),
+        "edge_shift": shift,
         "error_ours": float(np.mean(np.concatenate([s[1][m] for s, m in zip(sides, masks, strict=True)]))),
         "error_reference": float(
             np.mean(np.concatenate([s[3][m] for s, m in zip(sides, masks, strict=True)]))

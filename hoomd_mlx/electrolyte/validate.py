@@ -61,6 +61,8 @@ def reproduce(
                 "within_1": one["within"],
                 "within_2": two["within"],
                 "rms_z": one["rms_z"],
+                "rms_z_inside": one["rms_z_inside"],
+                "edge_shift_nm": one["edge_shift"],
                 "error_ours": one["error_ours"],
                 "error_reference": one["error_reference"],
                 "production_steps": production,
