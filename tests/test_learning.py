@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hoomd_mlx.campaign.learning import predict_point
 from hoomd_mlx.campaign.ledger import Ledger
@@ -96,8 +97,6 @@ def test_profile_outputs_flatten_and_split_back():
 
 
 def test_surrogate_settings_name_the_bad_key():
-    import pytest
-
     from hoomd_mlx.campaign.learning import SurrogateSettings
     from hoomd_mlx.errors import ConfigurationError
 
@@ -113,3 +112,36 @@ def test_surrogate_settings_name_the_bad_key():
     ):
         with pytest.raises(ConfigurationError, match=key):
             SurrogateSettings.from_mapping({**good, **bad})
+
+
+def test_learner_warns_when_the_target_is_above_the_noise_ceiling(tmp_path, caplog):
+    """Noisy profiles with one-error-bar agreement: no surrogate reaches 0.9, and the learner says so."""
+    import logging
+
+    from hoomd_mlx.campaign.design import job_id
+    from hoomd_mlx.campaign.learning import CampaignLearner, SurrogateSettings
+
+    rng = np.random.default_rng(0)
+    grid = np.linspace(0, 1, 12)
+    points = {job_id({"x": float(x)}): {"x": float(x)} for x in np.linspace(0, 1, 24)}
+    settings = {"outputs": ["rho"], "errors": {"rho": "rho_err"}, "retrain_every": 1, "target": 0.9}
+    settings.update(members=2, epochs=50, update_epochs=10)
+    ceilings = {}
+    for scale in (1.0, 2.0):
+        directory = tmp_path / f"scale{scale}"
+        with Ledger.in_directory(directory) as ledger:
+            ledger.add_jobs(points)
+            for jid, p in points.items():
+                rho = 1 + p["x"] * grid + 0.1 * rng.standard_normal(grid.size)
+                ledger.mark_done(jid, {"rho": rho.tolist(), "rho_err": [0.1] * grid.size}, runtime=1.0)
+            learner = CampaignLearner(
+                SurrogateSettings.from_mapping({**settings, "error_scale": scale}), ["x"], directory, ledger
+            )
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="hoomd_mlx.campaign.learning"):
+                record = learner.observe()
+        ceilings[scale] = record["ceiling"]
+        warned = any("above what an exact surrogate reaches" in r.message for r in caplog.records)
+        assert warned == (scale == 1.0), caplog.records
+    assert ceilings[1.0] == pytest.approx(0.6827, abs=1e-3)
+    assert ceilings[2.0] == pytest.approx(0.9545, abs=1e-3)
