@@ -1,11 +1,42 @@
-"""Finding and killing the processes of one test's campaign, and only those."""
+"""LJ campaigns for the kill tests, and finding and killing one test's campaign processes, only those."""
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
 
 import psutil
+
+CAMPAIGNS = Path(__file__).parent.parent / "campaigns"
+
+LJ_SPEC = """\
+[campaign]
+name = "{name}"
+[design]
+sampler = "grid"
+[design.parameters]
+density = {{ values = [0.6, 0.7] }}
+kT = {{ values = [1.0, 1.5] }}
+[job]
+function = "lj_fluid:run"
+[job.settings]
+n_side = 6
+steps = {steps}
+frame_every = 1000
+[resources]
+workers = 2
+retries = 0
+"""
+
+
+def write_lj_campaign(directory, name, steps, extra=""):
+    """Four small LJ jobs of ``steps`` steps (``extra``: more TOML); return the spec's path."""
+    directory = Path(directory)
+    shutil.copy(CAMPAIGNS / "lj_fluid.py", directory / "lj_fluid.py")
+    spec = directory / f"{name}.toml"
+    spec.write_text(LJ_SPEC.format(name=name, steps=steps) + extra)
+    return spec
 
 
 def wait_for(condition, timeout, poll=0.2):

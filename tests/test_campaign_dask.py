@@ -7,11 +7,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from campaign_processes import job_processes, kill_campaign, wait_for
+from campaign_processes import job_processes, kill_campaign, wait_for, write_lj_campaign
 
 from hoomd_mlx.campaign.ledger import Ledger
 
@@ -19,33 +18,10 @@ pytestmark = [pytest.mark.hoomd, pytest.mark.slow]
 
 CAMPAIGNS = Path(__file__).parent.parent / "campaigns"
 
-SPEC = """
-[campaign]
-name = "drill"
-[design]
-sampler = "grid"
-[design.parameters]
-density = {{ values = [0.6, 0.7] }}
-kT = {{ values = [1.0, 1.5] }}
-[job]
-function = "lj_fluid:run"
-[job.settings]
-n_side = 6
-steps = {steps}
-frame_every = 1000
-[resources]
-workers = 2
-retries = 0
-checkpoint_steps = 1000
-checkpoint_seconds = 0
-"""
-
 
 def _campaign(tmp_path, steps):
-    shutil.copy(CAMPAIGNS / "lj_fluid.py", tmp_path / "lj_fluid.py")
-    spec = tmp_path / "drill.toml"
-    spec.write_text(textwrap.dedent(SPEC.format(steps=steps)))
-    return spec, tmp_path / "run"
+    extra = "checkpoint_steps = 1000\ncheckpoint_seconds = 0\n"
+    return write_lj_campaign(tmp_path, "drill", steps, extra), tmp_path / "run"
 
 
 def _driver(spec, directory):

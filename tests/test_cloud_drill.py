@@ -1,39 +1,19 @@
 """The preemption drill: real HOOMD jobs on a real LocalCluster, workers killed on the model's clock."""
 
 import json
-import shutil
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
-from campaign_processes import kill_campaign
+from campaign_processes import kill_campaign, write_lj_campaign
 
 from hoomd_mlx.campaign.ledger import Ledger
 
 pytestmark = [pytest.mark.hoomd, pytest.mark.slow]
 
-CAMPAIGNS = Path(__file__).parent.parent / "campaigns"
 STEPS = 8000
 
-SPEC = f"""
-[campaign]
-name = "preemption-drill"
-[design]
-sampler = "grid"
-[design.parameters]
-density = {{ values = [0.6, 0.7] }}
-kT = {{ values = [1.0, 1.5] }}
-[job]
-function = "lj_fluid:run"
-[job.settings]
-n_side = 6
-steps = {STEPS}
-frame_every = 1000
-[resources]
-workers = 2
-retries = 0
+EXTRA = """\
 [cloud]
 job_hours = 2.5            # a job lasts about 10 s here: 2.5 model hours at 4 s per hour
 machine_types = ["local-1"]
@@ -47,10 +27,8 @@ PRICES = "type\tvCPUs\tmemory\ton-demand\tpreemptible\tregion\nlocal-1\t1\t4GB\t
 
 
 def test_drill_kills_workers_and_loses_no_job(tmp_path):
-    shutil.copy(CAMPAIGNS / "lj_fluid.py", tmp_path / "lj_fluid.py")
     (tmp_path / "prices.txt").write_text(PRICES)
-    spec = tmp_path / "drill.toml"
-    spec.write_text(textwrap.dedent(SPEC))
+    spec = write_lj_campaign(tmp_path, "preemption-drill", STEPS, EXTRA)
     directory = tmp_path / "run"
     # seed 2: the first two workers die 0.95 and 1.21 model hours old (about 4 s), mid-job
     command = [sys.executable, "-m", "hoomd_mlx.cli", "campaign", "run", str(spec), "--dir", str(directory)]
