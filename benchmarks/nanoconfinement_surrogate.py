@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hoomd_mlx.campaign.learning import flatten_outputs
+from hoomd_mlx.campaign.learning import error_bars, flatten_outputs
 from hoomd_mlx.campaign.ledger import Ledger
 from hoomd_mlx.campaign.runner import run_campaign
 from hoomd_mlx.campaign.spec import load_spec, spec_from_mapping
@@ -85,7 +85,7 @@ def main() -> None:
     pred = np.array([flatten_outputs(j.result, outputs) for j in predicted])
     sim = np.array([flatten_outputs(truth[tuple(sorted(p.items()))], outputs) for p in params])
     noise = np.array([flatten_outputs(truth[tuple(sorted(p.items()))], outputs, errors) for p in params])
-    bars = s.error_scale * np.maximum(noise, np.maximum(s.tolerance * np.abs(sim), s.absolute_tolerance))
+    bars = s.error_scale * error_bars(s, sim, noise)
     record = {
         "simulated": simulated,
         "predicted": len(predicted),

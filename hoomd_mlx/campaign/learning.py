@@ -49,6 +49,7 @@ from hoomd_mlx.errors import ConfigurationError
 __all__ = [
     "CampaignLearner",
     "SurrogateSettings",
+    "error_bars",
     "flatten_outputs",
     "latest_surrogate",
     "output_widths",
@@ -108,6 +109,11 @@ class SurrogateSettings:
         if settings.retrain_every < 1 or settings.members < 2:
             raise ConfigurationError("surrogate.retrain_every must be >= 1 and surrogate.members >= 2")
         return settings
+
+
+def error_bars(settings: SurrogateSettings, values: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """The error bars the surrogate trains and is judged with: the results' own, floored by the tolerances."""
+    return np.maximum(errors, np.maximum(settings.tolerance * np.abs(values), settings.absolute_tolerance))
 
 
 def output_widths(result: Mapping[str, Any], outputs: Sequence[str]) -> list[int]:
@@ -195,16 +201,16 @@ class CampaignLearner:
         """bool: Two successive retrains reached the target: simulations can stop."""
         return self._streak >= 2
 
-    def _arrays(self, jobs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _arrays(self, jobs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Inputs, outputs, floored error bars and the results' own error bars (their noise)."""
         s = self.settings
         X = np.array([[float(j.params[p]) for p in self.parameters] for j in jobs])
         Y = np.array([flatten_outputs(j.result, s.outputs) for j in jobs])
-        E = np.array([flatten_outputs(j.result, s.outputs, s.errors) for j in jobs])
-        E = np.maximum(E, np.maximum(s.tolerance * np.abs(Y), s.absolute_tolerance))
+        noise = np.array([flatten_outputs(j.result, s.outputs, s.errors) for j in jobs])
         if self.widths is None:
             self.widths = output_widths(jobs[0].result, s.outputs)
             self.ledger.set_meta("surrogate_output_widths", self.widths)
-        return X, Y, E
+        return X, Y, error_bars(s, Y, noise), noise
 
     def observe(self) -> dict | None:
         """Retrain if ``retrain_every`` new results arrived; return the new version's record."""
@@ -233,15 +239,14 @@ class CampaignLearner:
                 update_epochs=s.update_epochs,
                 stop_at_error_bars=s.stop_at_error_bars,
                 seed=self.version,
-            ).fit(*self._arrays(train))
+            ).fit(*self._arrays(train)[:3])
             self._fit_size = len(train)
         else:
-            self.surrogate.update(*self._arrays(new))
+            self.surrogate.update(*self._arrays(new)[:3])
         self._trained_ids.update(j.id for j in train)
-        Xv, Yv, Ev = self._arrays(validation)
+        Xv, Yv, Ev, noise = self._arrays(validation)
         Ev = s.error_scale * Ev
         accuracy = within_error_bar_accuracy(self.surrogate.predict(Xv)[0], Yv, Ev)
-        noise = np.array([flatten_outputs(j.result, s.outputs, s.errors) for j in validation])
         ceiling = perfect_accuracy(Ev, noise)
         if ceiling < s.target and not self._warned:
             self._warned = True

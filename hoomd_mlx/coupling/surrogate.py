@@ -239,6 +239,8 @@ class Surrogate:
                 pred = model(x)
                 loss = soft_label_loss(pred, y[None], err[None], scale)
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+            if not stop:  # resolved when traced: no check without the stop
+                return loss, loss
             z = (pred - y[None]) * inverse_err[None]
             return loss, tf.reduce_max(tf.reduce_sum(tf.square(z), axis=[1, 2])) / counted
 
