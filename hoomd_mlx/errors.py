@@ -7,6 +7,8 @@ not know this package.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 
 class HoomdMlxError(Exception):
     """Base class of every error raised by hoomd-mlx."""
@@ -34,3 +36,14 @@ class GPUSupportError(HoomdMlxError, RuntimeError):
 
 class ModelFitError(HoomdMlxError, RuntimeError):
     """A statistical model could not be fitted to the data it was given."""
+
+
+def check_keys(table: Mapping, known: Iterable[str], where: str) -> None:
+    """Raise `ConfigurationError` naming the first key of ``table`` not in ``known``.
+
+    ``where`` prefixes the key in the message (e.g. ``"surrogate."``; ``""`` at the top).
+    """
+    known = set(known)
+    for key in table:
+        if key not in known:
+            raise ConfigurationError(f"unknown key {where}{key}; expected one of {sorted(known)}")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hoomd_mlx.errors import ConfigurationError
+from hoomd_mlx.errors import ConfigurationError, check_keys
 
 __all__ = ["SAMPLERS", "DesignSpace", "Parameter", "job_id"]
 
@@ -25,7 +25,7 @@ SAMPLERS = ("grid", "lhs", "sobol", "list")
 
 def _canonical(value: Any) -> Any:
     if isinstance(value, float | np.floating):
-        return float(repr(float(value)))
+        return float(value)
     if isinstance(value, np.integer):
         return int(value)
     return value
@@ -33,7 +33,7 @@ def _canonical(value: Any) -> Any:
 
 def job_id(params: Mapping[str, Any]) -> str:
     """str: 16 hex digits of the SHA-256 of the sorted parameters (a job's identity)."""
-    blob = json.dumps({k: _canonical(v) for k, v in sorted(params.items())}, sort_keys=True)
+    blob = json.dumps({k: _canonical(v) for k, v in params.items()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -122,9 +122,7 @@ class DesignSpace:
     def from_mapping(cls, table: Mapping[str, Any], where: str = "design") -> DesignSpace:
         """Build from the ``[design]`` table of a spec, naming the key at fault on error."""
         known = {"sampler", "samples", "seed", "parameters", "points"}
-        for key in table:
-            if key not in known:
-                raise ConfigurationError(f"unknown key {where}.{key}; expected one of {sorted(known)}")
+        check_keys(table, known, f"{where}.")
         sampler = table.get("sampler", "grid")
         if sampler not in SAMPLERS:
             raise ConfigurationError(f"{where}.sampler = {sampler!r}; expected one of {list(SAMPLERS)}")
@@ -153,9 +151,7 @@ def _parameter(name: str, spec: Any, where: str, sampler: str) -> Parameter:
     if not isinstance(spec, Mapping):
         raise ConfigurationError(f"{where} must be a table (range = [lo, hi] or values = [...]) or a list")
     known = {"range", "values", "points", "integer"}
-    for key in spec:
-        if key not in known:
-            raise ConfigurationError(f"unknown key {where}.{key}; expected one of {sorted(known)}")
+    check_keys(spec, known, f"{where}.")
     if "values" in spec:
         values = tuple(spec["values"])
         if not values:

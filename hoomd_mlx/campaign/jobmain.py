@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hoomd_mlx.campaign.checkpoint import CheckpointPolicy, JobContext
-from hoomd_mlx.campaign.execute import resolve_function
+from hoomd_mlx.campaign.execute import RESULT_FILE, resolve_function
 
 TRAJECTORY = "trajectory.gsd"
 
@@ -74,7 +74,7 @@ def execute(task: dict, report: Callable[[dict], None] = _report) -> dict:
         job.save_array("analysis.npz", **arrays)
         result.update(summary)
     outcome = {"result": result, "runtime": time.monotonic() - start, "resumed_from": job.resumed_from}
-    job.write_atomic("result.json", json.dumps(outcome))
+    job.write_atomic(RESULT_FILE, json.dumps(outcome))
     return outcome
 
 
@@ -91,7 +91,7 @@ def main(task_file: str) -> int:
     _watch_parent()
     with (directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (directory / "result.json").exists():
+        if (directory / RESULT_FILE).exists():
             _report({"event": "already-done"})
             return 0
         execute(task)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from hoomd_mlx.campaign.ledger import Ledger
-from hoomd_mlx.errors import ConfigurationError
+from hoomd_mlx.errors import ConfigurationError, check_keys
 
 __all__ = [
     "CampaignLearner",
@@ -85,9 +85,7 @@ class SurrogateSettings:
     def from_mapping(cls, table: Mapping[str, Any]) -> SurrogateSettings:
         """Validate, naming the key at fault."""
         known = {f.name for f in fields(cls)}
-        for key in table:
-            if key not in known:
-                raise ConfigurationError(f"unknown key surrogate.{key}; expected one of {sorted(known)}")
+        check_keys(table, known, "surrogate.")
         if not table.get("outputs"):
             raise ConfigurationError("surrogate.outputs must list the result keys to learn")
         settings = cls(**{**table, "outputs": tuple(table["outputs"])})
@@ -315,7 +313,7 @@ class CampaignLearner:
 
 
 def latest_surrogate(directory: str | Path):
-    """(Surrogate, version record, parameter names, output names) of a campaign's newest model."""
+    """The newest model of a campaign: (Surrogate, version record, parameters, outputs, output widths)."""
     from hoomd_mlx.coupling.surrogate import Surrogate
 
     directory = Path(directory)
@@ -323,17 +321,18 @@ def latest_surrogate(directory: str | Path):
         versions = ledger.surrogate_versions()
         parameters = ledger.meta("parameters")
         outputs = ledger.meta("surrogate_outputs")
+        widths = ledger.meta("surrogate_output_widths") or [1] * len(outputs or [])
     if not versions:
         raise ConfigurationError(
             f"campaign {directory} has no surrogate yet (its spec needs a [surrogate] table)"
         )
     record = versions[-1]
-    return Surrogate.load(directory / record["path"]), record, parameters, outputs
+    return Surrogate.load(directory / record["path"]), record, parameters, outputs, widths
 
 
 def predict_point(directory: str | Path, params: Mapping[str, float]) -> dict:
     """Mean and std of the newest surrogate at one design point, with timing against simulation."""
-    surrogate, record, parameters, outputs = latest_surrogate(directory)
+    surrogate, record, parameters, outputs, widths = latest_surrogate(directory)
     missing = [p for p in parameters if p not in params]
     if missing:
         raise ConfigurationError(f"--params is missing {missing}; the design parameters are {parameters}")
@@ -347,8 +346,6 @@ def predict_point(directory: str | Path, params: Mapping[str, float]) -> dict:
     with Ledger.in_directory(directory) as ledger:
         runtimes = [j.runtime for j in ledger.jobs("done") if j.runtime]
     simulation = float(np.mean(runtimes)) if runtimes else float("nan")
-    with Ledger.in_directory(directory) as ledger:
-        widths = ledger.meta("surrogate_output_widths") or [1] * len(outputs)
     return {
         "params": dict(params),
         "mean": split_outputs(mean[0], outputs, widths),

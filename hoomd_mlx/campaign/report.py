@@ -17,13 +17,19 @@ def _numeric(values: list) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
+def _columns(jobs) -> tuple[list[str], list[str]]:
+    """Parameter names and scalar result keys over ``jobs``."""
+    names = sorted({k for job in jobs for k in job.params})
+    keys = sorted({k for job in jobs for k, v in (job.result or {}).items() if isinstance(v, int | float)})
+    return names, keys
+
+
 def _plot_results(plt, jobs, output: Path) -> list[str]:
     """One figure per scalar result: against the first parameter, one line per other combination.
 
     Design points answered by the surrogate are marked with black crosses.
     """
-    names = sorted({k for job in jobs for k in job.params})
-    keys = sorted({k for job in jobs for k, v in (job.result or {}).items() if isinstance(v, int | float)})
+    names, keys = _columns(jobs)
     if not names or not keys:
         return []
     x_name, others = names[0], names[1:]
@@ -128,9 +134,10 @@ def write_report(directory: str | Path) -> Path:
     output = directory / "report"
     output.mkdir(exist_ok=True)
     with Ledger.in_directory(directory) as ledger:
-        jobs = [j for j in ledger.jobs() if j.state in ("done", "predicted")]
+        every = ledger.jobs()
+        jobs = [j for j in every if j.state in ("done", "predicted")]
         figures = _plot_results(plt, jobs, output)
-        timing = _plot_timings(plt, ledger.jobs(), output)
+        timing = _plot_timings(plt, every, output)
         versions = ledger.surrogate_versions()
         curve = _plot_learning_curve(plt, versions, output)
     profiles = plot_profiles(plt, jobs, directory, output)
@@ -162,8 +169,7 @@ def write_report(directory: str | Path) -> Path:
         lines += [f"![timings]({timing})", ""]
     for name in figures:
         lines += [f"![{name}]({name})", ""]
-    names = sorted({k for j in jobs for k in j.params})
-    keys = sorted({k for j in jobs for k, v in (j.result or {}).items() if isinstance(v, int | float)})
+    names, keys = _columns(jobs)
     if jobs:
         lines += [
             "| " + " | ".join(["id", *names, *keys]) + " |",

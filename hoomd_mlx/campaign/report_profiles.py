@@ -38,16 +38,14 @@ def _label(job) -> str:
 
 def _surrogate_prediction(directory: Path, jobs) -> dict[str, dict]:
     """The newest surrogate's outputs at the given jobs' design points ({} if there is none)."""
-    try:
-        from hoomd_mlx.campaign.learning import latest_surrogate, split_outputs
-        from hoomd_mlx.campaign.ledger import Ledger
+    from hoomd_mlx.campaign.learning import latest_surrogate, split_outputs
+    from hoomd_mlx.errors import ConfigurationError
 
-        surrogate, _, parameters, outputs = latest_surrogate(directory)
-        with Ledger.in_directory(directory) as ledger:
-            widths = ledger.meta("surrogate_output_widths")
-    except Exception:
+    try:
+        surrogate, _, parameters, outputs, widths = latest_surrogate(directory)
+    except ConfigurationError:  # no surrogate in this campaign
         return {}
-    if not jobs or widths is None:
+    if not jobs:
         return {}
     X = np.array([[float(j.params[p]) for p in parameters] for j in jobs])
     mean, _ = surrogate.predict(X)

@@ -20,6 +20,7 @@ from typing import Any
 
 from distributed import wait
 from distributed.client import FutureCancelledError
+from distributed.scheduler import KilledWorker
 
 from hoomd_mlx.campaign.cluster import connect
 from hoomd_mlx.campaign.design import job_id
@@ -32,13 +33,8 @@ __all__ = ["Campaign", "run_campaign"]
 
 logger = logging.getLogger(__name__)
 
-_INFRASTRUCTURE = (JobInterruptedError, FutureCancelledError, OSError, TimeoutError)
-
-
-def _is_infrastructure(error: BaseException) -> bool:
-    """Whether a task error means 'the machine went away' rather than 'the job failed'."""
-    name = type(error).__name__
-    return isinstance(error, _INFRASTRUCTURE) or name in {"KilledWorker", "CommClosedError", "WorkerLost"}
+# 'the machine went away' rather than 'the job failed' (distributed's CommClosedError is an OSError)
+_INFRASTRUCTURE = (JobInterruptedError, FutureCancelledError, KilledWorker, OSError, TimeoutError)
 
 
 class Campaign:
@@ -107,6 +103,7 @@ class _Driver:
         pending = self.ledger.jobs("pending")
         self.pending = deque(job.id for job in pending)
         self.params = {job.id: job.params for job in pending}
+        self.attempts = {job.id: job.attempts for job in pending}  # as the ledger counts them
 
     def submit_more(self, limit: int) -> None:
         batch = []
@@ -116,9 +113,10 @@ class _Driver:
             return
         with self.ledger.transaction():
             for job in batch:
-                attempt = self.ledger.job(job).attempts + 1
+                self.attempts[job] += 1
                 task = self.campaign.task(job, self.params[job])
-                future = self.client.submit(run_job, task, key=f"job-{job}-{attempt}", pure=False, retries=0)
+                key = f"job-{job}-{self.attempts[job]}"
+                future = self.client.submit(run_job, task, key=key, pure=False, retries=0)
                 self.ledger.mark_running(job)
                 self.in_flight[future] = job
                 self.workers.pop(job, None)  # a new attempt: a later 'started' elsewhere is a lost worker
@@ -184,7 +182,7 @@ class _Driver:
                 exc = future.exception()
             except FutureCancelledError as err:
                 exc = err
-            if _is_infrastructure(exc):
+            if isinstance(exc, _INFRASTRUCTURE):
                 self.ledger.mark_preempted(job, f"{type(exc).__name__}: {exc}")
                 self.pending.append(job)
                 return

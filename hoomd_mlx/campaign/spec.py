@@ -46,7 +46,7 @@ from hoomd_mlx.campaign.design import DesignSpace
 from hoomd_mlx.campaign.execute import resolve_function
 from hoomd_mlx.campaign.learning import SurrogateSettings
 from hoomd_mlx.cloud.settings import CloudSettings
-from hoomd_mlx.errors import ConfigurationError
+from hoomd_mlx.errors import ConfigurationError, check_keys
 
 __all__ = ["ANALYSES", "CampaignSpec", "JobSpec", "Resources", "load_spec"]
 
@@ -106,15 +106,9 @@ class CampaignSpec:
         return (str(self.source.parent.resolve()),) if self.source else ()
 
 
-def _check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
-    for key in table:
-        if key not in known:
-            raise ConfigurationError(f"unknown key {where}{key}; expected one of {sorted(known)}")
-
-
 def _resources(table: Mapping[str, Any]) -> Resources:
     known = {f for f in Resources.__dataclass_fields__}
-    _check_keys(table, known, "resources.")
+    check_keys(table, known, "resources.")
     res = Resources(**table)
     for name in ("workers", "threads_per_worker"):
         if int(getattr(res, name)) < 1:
@@ -134,7 +128,7 @@ def _analyses(items: Any) -> tuple[dict, ...]:
         kind = item.get("kind")
         if kind not in ANALYSES:
             raise ConfigurationError(f"analysis[{k}].kind = {kind!r}; expected one of {sorted(ANALYSES)}")
-        _check_keys(item, {"kind", *ANALYSES[kind]}, f"analysis[{k}].")
+        check_keys(item, {"kind", *ANALYSES[kind]}, f"analysis[{k}].")
         out.append({**ANALYSES[kind], **item})
     return tuple(out)
 
@@ -157,16 +151,16 @@ def load_spec(path: str | Path) -> CampaignSpec:
 
 def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> CampaignSpec:
     """Validate an already-parsed spec."""
-    _check_keys(raw, _TOP, "")
+    check_keys(raw, _TOP, "")
     campaign = dict(raw.get("campaign", {}))
-    _check_keys(campaign, {"name", "completion"}, "campaign.")
+    check_keys(campaign, {"name", "completion"}, "campaign.")
     completion = float(campaign.get("completion", 1.0))
     if not 0 < completion <= 1:
         raise ConfigurationError(f"campaign.completion = {completion}; expected a fraction in (0, 1]")
     if "design" not in raw:
         raise ConfigurationError("the spec has no [design] table")
     job = dict(raw.get("job", {}))
-    _check_keys(job, {"function", "settings", "isolation"}, "job.")
+    check_keys(job, {"function", "settings", "isolation"}, "job.")
     if job.get("isolation", "subprocess") not in ("subprocess", "inline"):
         raise ConfigurationError(f"job.isolation = {job['isolation']!r}; expected 'subprocess' or 'inline'")
     if "function" not in job:

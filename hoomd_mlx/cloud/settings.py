@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from hoomd_mlx.errors import ConfigurationError
+from hoomd_mlx.errors import ConfigurationError, check_keys
 
 __all__ = ["CloudSettings"]
 
@@ -66,9 +66,7 @@ class CloudSettings:
     def from_mapping(cls, table: Mapping[str, Any], base: Path | None = None) -> CloudSettings:
         """Validate, naming the key at fault; relative paths are taken from ``base`` (the spec's folder)."""
         known = {f.name for f in fields(cls)}
-        for key in table:
-            if key not in known:
-                raise ConfigurationError(f"unknown key cloud.{key}; expected one of {sorted(known)}")
+        check_keys(table, known, "cloud.")
         if "job_hours" not in table and "runtime_hours" not in table:
             raise ConfigurationError(
                 "cloud.job_hours is missing: give one job's runtime [h] on reference_cores vCPUs "
