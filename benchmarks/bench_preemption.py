@@ -22,6 +22,7 @@ Writes ``benchmarks/results/preemption.json`` and ``docs/cloud_lifetimes.png``,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ from hoomd_mlx.cloud.schedule import CheckpointTable, expected_runtime, young_da
 from hoomd_mlx.cloud.servers import Scaling, load_prices, server_options
 from hoomd_mlx.cloud.simulate import (
     Bag,
+    BagRun,
     ModelPolicy,
     OnDemand,
     Periodic,
@@ -98,13 +100,7 @@ def policies(model, seeds: range, jobs: int, checkpoint_cost: float = 1 / 60) ->
     chosen = server_options(machines, scaling, model, **kw)[0]
     standard = server_options(machines, scaling, model, preemptible=False, names=["n1-standard-1"], **kw)[0]
     factor = chosen.runtime / scaling.job_hours
-    fast = Bag(
-        jobs=jobs,
-        work_low=bag.work_low * factor,
-        work_high=bag.work_high * factor,
-        vms=bag.vms,
-        checkpoint_cost=bag.checkpoint_cost,
-    )
+    fast = dataclasses.replace(bag, work_low=bag.work_low * factor, work_high=bag.work_high * factor)
     table = CheckpointTable(
         model, fast.work_high, checkpoint_cost=fast.checkpoint_cost, restart_cost=fast.restart_cost
     )
@@ -171,7 +167,7 @@ def policies(model, seeds: range, jobs: int, checkpoint_cost: float = 1 / 60) ->
 
 
 def _metric(run: dict, metric: str) -> float:
-    return (run["checkpoint"] + run["lost"]) / run["useful"] if metric == "overhead" else run[metric]
+    return BagRun(**run).overhead if metric == "overhead" else run[metric]
 
 
 def plot_lifetimes(path: Path) -> None:

@@ -177,10 +177,9 @@ class WorkerWatch:
                     self.workers[address] = _Worker(address, pid, born, dies)
             for address in list(self.workers):
                 worker = self.workers[address]
-                if address not in current and not worker.killed:
-                    self._send("vm-lost", worker, now)
-                    del self.workers[address]
-                elif worker.killed and address not in current:
+                if address not in current:
+                    if not worker.killed:
+                        self._send("vm-lost", worker, now)
                     del self.workers[address]
                 elif not worker.killed and now >= worker.dies and worker.pid is not None:
                     _kill_tree(worker.pid)

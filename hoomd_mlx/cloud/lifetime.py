@@ -325,13 +325,15 @@ def goodness_of_fit(model: PreemptionModel, lifetimes: Any, ecdf: Any | None = N
         dict: ``n``, ``rmse``, ``max_error``, ``r2`` (CDF points), ``ks`` (two-sided KS statistic of
         the sample against the model), ``rmse_raw`` (the fitted curve before normalisation).
     """
+    from scipy import stats
+
     t = np.sort(np.asarray(lifetimes, dtype=float))
     n = len(t)
     target = np.arange(1, n + 1) / n if ecdf is None else np.asarray(ecdf, dtype=float)
     predicted = model.cdf(t)
     residual = predicted - target
     total = np.sum((target - target.mean()) ** 2)
-    ks = max(np.max(np.arange(1, n + 1) / n - predicted), np.max(predicted - np.arange(n) / n))
+    ks = stats.kstest(t, model.cdf).statistic
     return {
         "n": int(n),
         "rmse": float(np.sqrt(np.mean(residual**2))),
@@ -405,7 +407,8 @@ def fit_lifetimes(
         family, dict(zip(spec.names, values, strict=True)), cap=float(cap if cap is not None else t.max())
     )
     if seen.all():
-        model.goodness = goodness_of_fit(model, x, y if ecdf is not None else None)
+        # the raw sample (ties included), with the given empirical CDF if there is one
+        model.goodness = goodness_of_fit(model, t, ecdf)
     else:
         residual = model.cdf(x) - y
         model.goodness = {

@@ -137,8 +137,6 @@ class Schedule:
         segments: Work between checkpoints [h]; the job ends after the last (no checkpoint).
         expected_time: Expected wall time to finish, preemptions included [h].
         replace: True when starting on a fresh VM is better than this one.
-        fresh_before: Indices of segments the policy starts on a fresh VM by choice (the old
-            one is too close to its end).
     """
 
     work: float
@@ -146,7 +144,6 @@ class Schedule:
     segments: tuple[float, ...]
     expected_time: float
     replace: bool = False
-    fresh_before: tuple[int, ...] = ()
 
     @property
     def checkpoints(self) -> np.ndarray:
@@ -195,7 +192,7 @@ class CheckpointTable:
         self.allow_replace = allow_replace
         self.max_age = min(model.end, float(max_age or 48.0))
         self.n_work = max(1, math.ceil(max_work / self.step - 1e-9))
-        n_age = math.ceil(self.max_age / self.step) + 1
+        self.n_age = n_age = math.ceil(self.max_age / self.step) + 1
         size = n_age * self.n_work * min(self.n_work, n_age)
         if size > 2e9:
             raise ConfigurationError(
@@ -205,8 +202,7 @@ class CheckpointTable:
         self._solve()
 
     def _solve(self) -> None:
-        model, h, c, r = self.model, self.step, self.checkpoint_cost, self.restart_cost
-        n_age = math.ceil(self.max_age / h) + 1
+        model, h, c, r, n_age = self.model, self.step, self.checkpoint_cost, self.restart_cost, self.n_age
         capped = model.end <= self.max_age  # past the grid a VM is dead; otherwise it is as old as the grid
         max_x = n_age if capped else self.n_work  # a segment outliving any VM never ends with a checkpoint
         shift = math.floor(c / h + 1e-9)
@@ -248,7 +244,6 @@ class CheckpointTable:
                 swap = row > restart
                 row = np.where(swap, restart, row)
                 choice = np.where(swap, 0, choice)
-            row[0], choice[0] = fresh, (np.argmin(fixed) + 1 if np.argmin(fixed) < len(x) else w)
             row = np.where(alive, row, restart)
             choice = np.where(alive, choice, 0)
             value[w, :n_age] = row
@@ -292,18 +287,17 @@ class CheckpointTable:
         expected = self.expected_time(work, age)
         if self.segment(work, age) is None:
             return Schedule(work, age, (), expected, replace=True)
-        parts, fresh, left, now = [], [], float(work), float(age)
+        parts, left, now = [], float(work), float(age)
         while left > 1e-12:
             x = self.segment(left, now)
             if x is None:  # the policy leaves this VM part-way: the rest runs on a fresh one
-                fresh.append(len(parts))
                 now = 0.0
                 continue
             x = min(x, left)
             parts.append(x)
             left -= x
             now += x + (self.checkpoint_cost if left > 1e-12 else 0.0)
-        return Schedule(float(work), float(age), tuple(parts), expected, fresh_before=tuple(fresh))
+        return Schedule(float(work), float(age), tuple(parts), expected)
 
 
 def reuse_or_replace(table: CheckpointTable, work: float, age: float) -> dict:
@@ -313,12 +307,10 @@ def reuse_or_replace(table: CheckpointTable, work: float, age: float) -> dict:
         dict: ``reuse`` (bool), ``expected_reuse`` and ``expected_fresh`` [h] (the latter includes
         the restart cost: booting the fresh VM).
     """
-    units = table._units(work)
-    age_index = table._age_index(age)
     fresh = table.restart_cost + table.expected_time(work, 0.0)
     reuse_value = table.expected_time(work, age)
-    if table.allow_replace and units and table.action[units, age_index] == 0:
-        reuse = False
+    if table.allow_replace and table._units(work) and table.segment(work, age) is None:
+        reuse = False  # the policy itself leaves this VM
     else:
         reuse = reuse_value <= fresh
     return {"reuse": bool(reuse), "expected_reuse": reuse_value, "expected_fresh": fresh}

@@ -1,7 +1,7 @@
 """Server choice: the expected cost of a job on each machine type, on-demand or preemptible.
 
-A job's runtime on ``n`` vCPUs comes from Amdahl's law, ``T(n) = T_ref (f + (1 - f) n_ref / n)
-/ (f + (1 - f))`` with serial fraction ``f``, or from measured runtimes per vCPU count. On a
+A job's runtime on ``n`` vCPUs comes from Amdahl's law, ``T(n) = T_ref (f + (1 - f) n_ref / n)``
+with serial fraction ``f``, or from measured runtimes per vCPU count. On a
 preemptible VM its expected wall time includes checkpoints, recomputation and restarts under
 the lifetime model (optimal schedule, fresh VM: `CheckpointTable.expected_time`); on an
 on-demand VM it is the runtime. Expected cost = hourly price x expected wall time.
@@ -115,7 +115,7 @@ class Scaling:
         if self.measured:
             return self.measured.get(int(cores))
         f, n_ref = self.serial_fraction, self.reference_cores
-        return self.job_hours * (f + (1 - f) * n_ref / cores) / (f + (1 - f))
+        return self.job_hours * (f + (1 - f) * n_ref / cores)
 
 
 def server_options(

@@ -21,6 +21,7 @@ differences between policies are then measured per seed, with small confidence i
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -204,8 +205,12 @@ def simulate_bag(
     if vms < 1 or len(remaining) == 0 or np.any(remaining <= 0):
         raise ConfigurationError("a bag needs >= 1 VM and jobs of positive length")
     streams = [np.random.default_rng([seed, k]) for k in range(vms)]
-    queue = list(range(len(remaining)))
-    resume = np.zeros(len(remaining), bool)
+    # waiting jobs, longest remaining work first (a job's remaining work changes only while it runs)
+    queue = sorted(range(len(remaining)), key=lambda j: -remaining[j])
+
+    def requeue(job: int, front: bool = False) -> None:  # ``front``: ahead of equally long jobs
+        (bisect.insort_left if front else bisect.insort_right)(queue, job, key=lambda j: -remaining[j])
+
     birth = np.zeros(vms)
     death = np.full(vms, math.inf)
     requested = np.zeros(vms)
@@ -226,16 +231,15 @@ def simulate_bag(
         release(k, t)
         request(k, t)
 
-    def start(k: int, job: int, t: float) -> None:
+    def start(k: int, job: int, t: float, restore: float = 0.0) -> None:
+        """Run ``job``'s next segment on VM ``k`` (``restore``: reading its checkpoint first)."""
         x = policy.segment(float(remaining[job]), t - birth[k])
         if x is None:
-            queue.insert(0, job)
+            requeue(job, front=True)
             replace(k, t)
             return
         final = x >= remaining[job] - 1e-12
         done = min(x, float(remaining[job]))
-        restore = restore_cost if resume[job] else 0.0
-        resume[job] = False
         duration = restore + done + (0.0 if final else checkpoint_cost)
         if t + duration <= death[k]:
             heapq.heappush(heap, (t + duration, next(order), "end", k, (job, done, final, restore)))
@@ -246,14 +250,12 @@ def simulate_bag(
         if not queue:
             release(k, t)
             return
-        queue.sort(key=lambda j: -remaining[j])
-        pick = policy.choose([float(remaining[j]) for j in queue], t - birth[k])
+        pick = policy.choose(remaining[queue], t - birth[k])
         if pick is None:
             replace(k, t)
             return
         job = queue.pop(pick)
-        resume[job] = remaining[job] < work[job]
-        start(k, job, t)
+        start(k, job, t, restore_cost if remaining[job] < work[job] else 0.0)
 
     for k in range(min(vms, len(remaining))):
         request(k, 0.0)
@@ -279,7 +281,7 @@ def simulate_bag(
             job, began = payload
             totals["lost"] += t - began
             counts["preemptions"] += 1
-            queue.append(job)
+            requeue(job)
             release(k, t)
             request(k, t)
     if np.any(remaining > 1e-9):
@@ -331,7 +333,7 @@ def confidence_interval(values: Sequence[float], level: float = 0.95) -> tuple[f
     x = np.asarray(values, dtype=float)
     if len(x) < 2:
         return float(x.mean()), math.inf
-    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
+    half = stats.t.ppf(0.5 + level / 2, len(x) - 1) * stats.sem(x)
     return float(x.mean()), float(half)
 
 
