@@ -162,6 +162,12 @@ def test_shared_nlist_with_native_force(hoomd, rng):
     integrate(hoomd, sim, [native, ours])
     sim.run(1)
     np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-9)
+    # removing our force leaves the shared list attached for HOOMD's own force
+    before = native.forces.copy()
+    sim.operations.integrator.forces.remove(ours)
+    assert nlist._attached
+    sim.run(0)
+    np.testing.assert_allclose(native.forces, before, rtol=1e-12)
 
 
 def _fluid(hoomd, rng, n_side=8, kT=1.0):

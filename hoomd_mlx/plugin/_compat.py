@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from hoomd_mlx.errors import ConfigurationError, HoomdNotFoundError
+from hoomd_mlx.errors import HoomdNotFoundError
 
 __all__ = [
     "attach_nlist",
@@ -58,19 +58,14 @@ def is_gpu(simulation: Any) -> bool:
 def attach_nlist(nlist: Any, simulation: Any) -> Callable[[], None]:
     """Attach a neighbor list used by a force, as ``md.pair.Pair`` does.
 
+    HOOMD counts the list's users (a list shared with another force stays attached
+    until the last detaches) and refuses a list that belongs to another simulation.
+
     Returns:
         A function that detaches it again (call it from the force's detach hook).
     """
-    if nlist._attached and nlist._simulation is not simulation:
-        raise ConfigurationError("this neighbor list belongs to another simulation; give the force a new one")
-    if not nlist._attached:
-        nlist._attach(simulation)
-
-    def release() -> None:
-        if nlist._attached:
-            nlist._detach()
-
-    return release
+    nlist._attach(simulation)
+    return nlist._detach
 
 
 def set_nlist_storage(nlist: Any, *, half: bool) -> None:
