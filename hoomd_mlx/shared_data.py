@@ -23,7 +23,7 @@ def find_shared_data(relative: str, source: str = "") -> Path:
         candidates.append(Path(os.environ["HOOMD_MLX_DATA"]))
     here = Path(__file__).resolve()
     for parent in [Path.cwd(), *Path.cwd().parents, *here.parents]:
-        candidates += [parent / "shared" / "data", parent.parent / "shared" / "data"]
+        candidates.append(parent / "shared" / "data")
     for base in candidates:
         if (base / relative).exists():
             return base / relative

@@ -31,23 +31,27 @@ def space_filling(surrogate, candidates: np.ndarray, k: int, rng: np.random.Gene
         if surrogate is not None and surrogate.X is not None
         else candidates
     )
-    taken = (
-        _scaled(surrogate.X, reference)
-        if surrogate is not None and surrogate.X is not None
-        else np.empty((0, candidates.shape[1]))
-    )
     pool = _scaled(candidates, reference)
+    # distance of each candidate to the nearest sampled or picked point (None: nothing yet)
+    nearest = (
+        cdist(pool, _scaled(surrogate.X, reference)).min(axis=1)
+        if surrogate is not None and surrogate.X is not None and len(surrogate.X)
+        else None
+    )
     chosen: list[int] = []
     for _ in range(min(k, len(candidates))):
-        if len(taken):
-            distance = cdist(pool, taken).min(axis=1)
-        else:
-            distance = rng.random(len(pool))
+        distance = rng.random(len(pool)) if nearest is None else nearest.copy()
         distance[chosen] = -np.inf
         best = int(np.argmax(distance))
         chosen.append(best)
-        taken = np.vstack([taken, pool[best]])
+        nearest = _closer(nearest, pool, best)
     return np.array(chosen, dtype=int)
+
+
+def _closer(nearest: np.ndarray | None, pool: np.ndarray, best: int) -> np.ndarray:
+    """``nearest`` (each pool point's distance to the nearest pick) after picking ``best``."""
+    d = cdist(pool, pool[[best]])[:, 0]
+    return d if nearest is None else np.minimum(nearest, d)
 
 
 def ensemble_disagreement(surrogate, candidates: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -61,13 +65,15 @@ def ensemble_disagreement(surrogate, candidates: np.ndarray, k: int, rng: np.ran
     score = (std / np.where(spread > 0, spread, 1.0)).mean(axis=1)
     pool = _scaled(candidates, np.concatenate([surrogate.X, candidates]))
     chosen: list[int] = []
+    nearest = None
     for _ in range(min(k, len(candidates))):
         adjusted = score.copy()
-        if chosen:
-            nearest = cdist(pool, pool[chosen]).min(axis=1)
+        if nearest is not None:
             adjusted *= 1.0 - np.exp(-(nearest**2))
         adjusted[chosen] = -np.inf
-        chosen.append(int(np.argmax(adjusted)))
+        best = int(np.argmax(adjusted))
+        chosen.append(best)
+        nearest = _closer(nearest, pool, best)
     return np.array(chosen, dtype=int)
 
 

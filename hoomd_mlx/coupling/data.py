@@ -9,7 +9,7 @@ import numpy as np
 
 from hoomd_mlx.shared_data import find_shared_data
 
-__all__ = ["NanoconfinementProfiles", "find_shared_data", "load_nanoconfinement_profiles"]
+__all__ = ["NanoconfinementProfiles", "load_nanoconfinement_profiles"]
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def within_error_bar_accuracy(pred: np.ndarray, truth: np.ndarray, error: np.nda
     pred, truth, error = (np.asarray(a, dtype=np.float64) for a in (pred, truth, error))
     if not pred.shape == truth.shape == error.shape:
         raise ValueError(f"shapes differ: pred {pred.shape}, truth {truth.shape}, error {error.shape}")
-    return float(np.mean(np.abs(pred - truth) <= error, axis=0).mean())
+    return float(np.mean(np.abs(pred - truth) <= error))  # every bin has S samples: mean of means
 
 
 def perfect_accuracy(error: np.ndarray, noise: np.ndarray) -> float:
@@ -57,9 +57,8 @@ def perfect_accuracy(error: np.ndarray, noise: np.ndarray) -> float:
     from scipy.special import erf
 
     error, noise = (np.asarray(a, dtype=np.float64) for a in (error, noise))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(noise > 0, erf(error / (np.sqrt(2.0) * np.where(noise > 0, noise, 1.0))), 1.0)
-    return float(np.mean(p, axis=0).mean())
+    p = np.where(noise > 0, erf(error / (np.sqrt(2.0) * np.where(noise > 0, noise, 1.0))), 1.0)
+    return float(p.mean())  # the mean over bins of per-bin fractions (all bins have S samples)
 
 
 def soft_label_loss(pred: tf.Tensor, target: tf.Tensor, error: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:

@@ -102,13 +102,10 @@ def _scatter_pairs(d, g, e_pair, pair_i, pair_j, n, virial):
     """
     half_e = 0.5 * e_pair[:, None]
     index = tf.concat([pair_i, pair_j], axis=0)
-    if not virial:
-        rows = tf.concat([tf.concat([g, half_e], axis=1), tf.concat([-g, half_e], axis=1)], axis=0)
-        return tf.math.unsorted_segment_sum(rows, index, n), None
-    w = _pair_virial(d, g)
-    rows = tf.concat([tf.concat([g, half_e, w], axis=1), tf.concat([-g, half_e, w], axis=1)], axis=0)
+    w = [_pair_virial(d, g)] if virial else []
+    rows = tf.concat([tf.concat([g, half_e, *w], axis=1), tf.concat([-g, half_e, *w], axis=1)], axis=0)
     acc = tf.math.unsorted_segment_sum(rows, index, n)
-    return acc[:, :4], acc[:, 4:]
+    return (acc[:, :4], acc[:, 4:]) if virial else (acc, None)
 
 
 def make_step(
