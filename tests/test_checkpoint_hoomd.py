@@ -133,3 +133,19 @@ def test_sigterm_checkpoints_within_the_grace_period(tmp_path):
     manifest = json.loads((tmp_path / "checkpoint.json").read_text())
     assert manifest["checkpoint.gsd"]["step"] > 0
     assert _steps_log(tmp_path)[-1] == {**_steps_log(tmp_path)[-1], "how": "preempted"}
+
+
+def test_attempt_resumed_at_the_final_step_attaches_its_writers(tmp_path):
+    """A worker lost after the last checkpoint but before the result: the retry runs no step.
+
+    Its operations are attached all the same, so the job's writers can be flushed and read.
+    """
+    job = JobContext({}, tmp_path, CheckpointPolicy(steps=100))
+    _lj_job(job, 300)
+    assert job.latest_checkpoint()[1] == 300  # the final step is checkpointed
+    retry = JobContext({}, tmp_path, CheckpointPolicy(steps=100))
+    sim = _lj_job(retry, 300, inspect=lambda sim: retry.trajectory(sim, 100))
+    assert sim.timestep == 300
+    sim.operations.writers[-1].flush()  # raised "The GSD file is unavailable" before the fix
+    last = _steps_log(tmp_path)[-1]
+    assert (last["start"], last["end"], last["how"]) == (300, 300, "finished")

@@ -271,6 +271,8 @@ class JobContext:
         chunk, last_step, last_time, taken = 100, int(sim.timestep), time.monotonic(), 0
         start_step = int(sim.timestep)
         self._log_steps(start_step, start_step, "started")
+        if start_step >= final:  # a retry after the last checkpoint: attach the operations all the same
+            sim.run(0)
         try:
             while sim.timestep < final:
                 n = min(chunk, final - int(sim.timestep))
