@@ -1,16 +1,25 @@
-"""TensorFlowForce against native HOOMD-blue LJ, side by side in one run.
+"""TensorFlowForce against native HOOMD-blue LJ, side by side in one process.
 
-Measures, for a Lennard-Jones fluid (rho = 0.8, kT = 1.5, r_cut = 2.5, buffer 0.4):
+The setting a user runs: a two-type Lennard-Jones mixture (epsilon 1 / 0.8 / 1.2,
+sigma 1 / 1.1 / 1.2 for AA / AB / BB, half the particles B), r_cut = 2.5, buffer
+0.4, rho = 0.8, kT = 1.5, Bussi NVT, dt = 0.005, started from a jittered simple
+cubic lattice. For each N, each model dtype and with or without virials every
+step (``always_compute_pressure``, as NPT or per-step pressure logging need), it
+times native ``hoomd.md.pair.LJ`` and the same LJ as a `TensorFlowForce`,
+alternating native and TF runs ``--repeats`` times from the same start, and
+reports steps/s (mean and standard deviation over the repeats) and the TF/native
+ratio of each pair of runs. TF's step is split into HOOMD's own work (neighbor
+list, integration: the rest of the step), the compiled model step and the
+hand-off (`set_forces` minus the model step).
 
-* steps/s of ``hoomd.md.pair.LJ`` and of the same LJ as a `TensorFlowForce`, and
-  their ratio, at each N given;
-* the hand-off of particle data into TensorFlow (zero-copy and staged) and the
-  copy of results back, for N from 1k to 1M.
+HOOMD-blue runs on one CPU thread. TensorFlow runs with the intra-op threads given
+by ``--tf-threads`` (each count in its own process: TF fixes its thread pools at
+start-up); ``1`` is the per-core comparison.
 
 Usage::
 
-    python3 benchmarks/bench_force.py                 # N = 4000 and 32000, hand-off 1k..1M
-    python3 benchmarks/bench_force.py --sizes 4000 --steps 200 --handoff 1000 10000
+    python3 benchmarks/bench_force.py                      # the full table
+    python3 benchmarks/bench_force.py --sizes 4096 --tf-threads 2 --repeats 2
 
 Writes ``benchmarks/results/force.json`` and prints a Markdown table.
 """
@@ -21,142 +30,231 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import hoomd
-import numpy as np
-import tensorflow as tf
-
-from hoomd_mlx import TensorFlowForce
-from hoomd_mlx.coupling import LennardJones
-from hoomd_mlx.demo import lj_fluid, nvt_integrator
-from hoomd_mlx.plugin import _compat
-from hoomd_mlx.plugin.buffers import AlignedStaging, TensorBridge, full_rows
-
-RHO, KT, R_CUT, BUFFER = 0.8, 1.5, 2.5, 0.4
+RHO, KT, R_CUT, BUFFER, DT = 0.8, 1.5, 2.5, 0.4, 0.005
+PARAMS = {
+    ("A", "A"): {"epsilon": 1.0, "sigma": 1.0},
+    ("A", "B"): {"epsilon": 0.8, "sigma": 1.1},
+    ("B", "B"): {"epsilon": 1.2, "sigma": 1.2},
+}
+RESULTS = Path(__file__).parent / "results" / "force.json"
 
 
-def native(nlist):
-    lj = hoomd.md.pair.LJ(nlist=nlist, default_r_cut=R_CUT)
-    lj.params[("A", "A")] = {"epsilon": 1.0, "sigma": 1.0}
+def lattice_snapshot(n: int, seed: int = 1):
+    """A jittered simple cubic lattice of ``n`` (a cube) particles at RHO, half of type B."""
+    import gsd.hoomd
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    side = round(n ** (1 / 3))
+    length = (side**3 / RHO) ** (1 / 3)
+    grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    pos = (grid + 0.5) * (length / side) - length / 2 + rng.normal(0, 0.05, grid.shape)
+    frame = gsd.hoomd.Frame()
+    frame.particles.N = len(pos)
+    frame.particles.position = pos
+    frame.particles.typeid = rng.permutation(np.arange(len(pos)) % 2)
+    frame.particles.types = ["A", "B"]
+    frame.configuration.box = [length, length, length, 0, 0, 0]
+    return frame
+
+
+def native_force(hoomd):
+    lj = hoomd.md.pair.LJ(nlist=hoomd.md.nlist.Cell(buffer=BUFFER), default_r_cut=R_CUT)
+    for pair, values in PARAMS.items():
+        lj.params[pair] = values
     return lj
 
 
-def tf_lj(nlist):
-    model = LennardJones({("A", "A"): {"epsilon": 1.0, "sigma": 1.0}}, ["A"])
-    return TensorFlowForce(model, nlist=nlist, r_cut=R_CUT)
+def tf_force(hoomd, dtype: str, layout: str):
+    from hoomd_mlx import TensorFlowForce
+    from hoomd_mlx.coupling import LennardJones
+
+    model = LennardJones(PARAMS, ["A", "B"], dtype=dtype)
+    return TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=BUFFER), r_cut=R_CUT, layout=layout)
 
 
-def steps_per_second(sim: hoomd.Simulation, force, steps: int, warmup: int) -> float:
-    """steps/s of ``sim`` driven by ``force`` (NVT), after ``warmup`` steps."""
-    sim.operations.integrator = nvt_integrator(hoomd, force, KT)
+def timed_run(hoomd, frame, force, *, steps: int, warmup: int, virial: bool) -> dict:
+    """steps/s of one simulation from ``frame`` driven by ``force`` (plus TF's split)."""
+    sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=2)
+    sim.create_state_from_snapshot(frame)
+    method = hoomd.md.methods.ConstantVolume(
+        filter=hoomd.filter.All(), thermostat=hoomd.md.methods.thermostats.Bussi(kT=KT)
+    )
+    sim.operations.integrator = hoomd.md.Integrator(dt=DT, forces=[force], methods=[method])
+    sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=KT)
+    sim.always_compute_pressure = virial
     sim.run(warmup)
+    before = getattr(force, "timings", None)
     start = time.perf_counter()
     sim.run(steps)
-    return steps / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    row = {"steps_per_s": steps / wall, "ms_per_step": 1e3 * wall / steps}
+    if before is not None:
+        after = force.timings
+        n = after["steps"] - before["steps"]
+        model = 1e3 * (after["model_seconds"] - before["model_seconds"]) / n
+        set_forces = 1e3 * (after["force_seconds"] - before["force_seconds"]) / n
+        row.update(
+            model_ms=model,
+            handoff_ms=set_forces - model,
+            hoomd_ms=row["ms_per_step"] - set_forces,
+            layout=force.layout,
+            input_path=force.input_path,
+            virial_steps=after["virial_steps"] - before["virial_steps"],
+        )
+    return row
 
 
-def speed(n: int, steps: int) -> dict:
-    """Native and TF steps/s at size n, from the same melted starting state."""
-    base = lj_fluid(hoomd, n, RHO, KT)
-    steps_per_second(base, native(hoomd.md.nlist.Cell(buffer=BUFFER)), 0, 300)  # melt the lattice
-    snapshot = base.state.get_snapshot()
-    result = {"N": snapshot.particles.N}
-    for name, factory in (("native", native), ("tensorflow", tf_lj)):
-        sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=2)
-        sim.create_state_from_snapshot(snapshot)
-        force = factory(hoomd.md.nlist.Cell(buffer=BUFFER))
-        result[f"{name}_steps_per_s"] = steps_per_second(sim, force, steps, warmup=50)
-        if name == "tensorflow":
-            result["tf_model_ms"] = 1e3 * force.model_time
-            result["input_path"] = force.input_path
-            result["pair_builds"] = force.pair_builds
-    result["ratio"] = result["tensorflow_steps_per_s"] / result["native_steps_per_s"]
-    return result
+def steps_for(n: int, scale: float) -> int:
+    return max(10, int(scale * 400 * 4096 / n))
 
 
-def handoff(n: int, repeats: int = 200) -> dict:
-    """Microseconds to hand HOOMD's positions to TF (both paths) and to copy results back."""
-    sim = lj_fluid(hoomd, n, RHO, KT)
-    sim.operations.integrator = hoomd.md.Integrator(
-        dt=0.005, forces=[hoomd.md.force.Constant(filter=hoomd.filter.All())]
-    )
-    sim.run(0)
-    bridge = TensorBridge()
-    staging = AlignedStaging()
-    with sim.state.cpu_local_snapshot as snap:
-        postype = full_rows(_compat.host_array(snap.particles.position), 4)
-        aligned = postype.ctypes.data % 64 == 0
-        timings = {}
-        for label, fn in (("zero_copy_or_staged", bridge), ("staged", staging.stage)):
-            fn(postype)
-            start = time.perf_counter()
-            for _ in range(repeats):
-                fn(postype)
-            timings[label] = 1e6 * (time.perf_counter() - start) / repeats
-        if aligned:
-            # the pure zero-copy import (what the bridge does on an aligned buffer)
-            start = time.perf_counter()
-            for _ in range(repeats):
-                tf.experimental.dlpack.from_dlpack(postype.__dlpack__())
-            timings["zero_copy"] = 1e6 * (time.perf_counter() - start) / repeats
-        results = np.zeros_like(postype)
-        start = time.perf_counter()
-        for _ in range(repeats):
-            np.copyto(results, postype)
-        timings["copy_back"] = 1e6 * (time.perf_counter() - start) / repeats
-    return {
-        "N": sim.state.N_particles,
-        "aligned": aligned,
-        "path": bridge.last_path,
-        **{f"{k}_us": v for k, v in timings.items()},
-    }
+def worker(args: argparse.Namespace) -> None:
+    """Run every case at one TF thread count and print one JSON object per case."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.tf_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1 if args.tf_threads == 1 else 2)
+    import hoomd
+    import numpy as np
+
+    for n in args.sizes:
+        frame = lattice_snapshot(n)
+        steps = steps_for(n, args.scale)
+        warmup = max(5, steps // 5)
+        for virial in args.virial:
+            native_runs, tf_runs = [], {d: [] for d in args.dtypes}
+            for _ in range(args.repeats):
+                native_runs.append(
+                    timed_run(hoomd, frame, native_force(hoomd), steps=steps, warmup=warmup, virial=virial)
+                )
+                for dtype in args.dtypes:
+                    force = tf_force(hoomd, dtype, args.layout)
+                    run = timed_run(hoomd, frame, force, steps=steps, warmup=warmup, virial=virial)
+                    tf_runs[dtype].append(run)
+            native_sps = np.array([r["steps_per_s"] for r in native_runs])
+            for dtype, runs in tf_runs.items():
+                tf_sps = np.array([r["steps_per_s"] for r in runs])
+                ratios = tf_sps / native_sps
+                case = {
+                    "N": int(frame.particles.N),
+                    "virial_every_step": virial,
+                    "dtype": dtype,
+                    "tf_threads": args.tf_threads,
+                    "hoomd_threads": 1,
+                    "steps": steps,
+                    "repeats": args.repeats,
+                    "native_steps_per_s": [float(x) for x in native_sps],
+                    "tf_steps_per_s": [float(x) for x in tf_sps],
+                    "ratio": [float(x) for x in ratios],
+                    "ratio_mean": float(ratios.mean()),
+                    "ratio_std": float(ratios.std(ddof=1)) if len(ratios) > 1 else 0.0,
+                    "layout": runs[-1]["layout"],
+                    "input_path": runs[-1]["input_path"],
+                    "virial_steps": runs[-1]["virial_steps"],
+                }
+                for key in ("model_ms", "handoff_ms", "hoomd_ms"):
+                    case[key] = float(np.mean([r[key] for r in runs]))
+                case["native_ms"] = float(np.mean([r["ms_per_step"] for r in native_runs]))
+                print(json.dumps(case), flush=True)
+
+
+def _fmt(values: list[float]) -> str:
+    import numpy as np
+
+    values = np.asarray(values)
+    spread = f" ± {values.std(ddof=1):.1f}" if len(values) > 1 else ""
+    return f"{values.mean():.1f}{spread}"
+
+
+def table(cases: list[dict]) -> str:
+    lines = [
+        "| N | virials | dtype | TF threads | native steps/s | TF steps/s | TF/native | "
+        "per step: HOOMD / model / hand-off ms | layout |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in sorted(cases, key=lambda c: (c["N"], not c["virial_every_step"], c["dtype"], -c["tf_threads"])):
+        lines.append(
+            f"| {c['N']} | {'every step' if c['virial_every_step'] else 'none'} | {c['dtype']} | "
+            f"{c['tf_threads']} | {_fmt(c['native_steps_per_s'])} | {_fmt(c['tf_steps_per_s'])} | "
+            f"{c['ratio_mean']:.2f} ± {c['ratio_std']:.2f} | "
+            f"{c['hoomd_ms']:.2f} / {c['model_ms']:.2f} / {c['handoff_ms']:.2f} | {c['layout']} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[4000, 32000])
-    parser.add_argument("--steps", type=int, default=0, help="timed steps (default: 1000 at 4k, scaled by N)")
-    parser.add_argument("--handoff", type=int, nargs="*", default=[1000, 10_000, 100_000, 1_000_000])
-    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "force.json"))
+    parser.add_argument("--sizes", type=int, nargs="*", default=[512, 4096, 32768])
+    parser.add_argument("--dtypes", nargs="*", default=["float64", "float32"])
+    parser.add_argument("--virial", type=int, nargs="*", default=[1, 0], help="1: every step, 0: none")
+    parser.add_argument("--tf-threads", type=int, nargs="*", default=[2, 1])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies the timed steps")
+    parser.add_argument("--layout", default="auto")
+    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--append", action="store_true", help="add to the cases already in --output")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.virial = [bool(v) for v in args.virial]
+    if args.worker:
+        args.tf_threads = args.tf_threads[0]
+        worker(args)
+        return
 
-    speeds = []
-    for n in args.sizes:
-        steps = args.steps or max(100, int(1000 * 4000 / n))
-        row = speed(n, steps)
-        speeds.append(row)
-        native_sps, tf_sps = row["native_steps_per_s"], row["tensorflow_steps_per_s"]
-        print(
-            f"N={row['N']:>7}: native {native_sps:8.1f} steps/s, TF {tf_sps:8.1f} steps/s, "
-            f"ratio {row['ratio']:.2f} (model {row['tf_model_ms']:.2f} ms/step, {row['input_path']})",
-            flush=True,
-        )
-    handoffs = []
-    for n in args.handoff:
-        row = handoff(n)
-        handoffs.append(row)
-        print(
-            f"hand-off N={row['N']:>8}: "
-            + ", ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("_us"))
-        )
+    cases = []
+    if args.append and Path(args.output).exists():
+        cases = json.loads(Path(args.output).read_text())["cases"]
+    for threads in args.tf_threads:
+        command = [sys.executable, __file__, "--worker", "--tf-threads", str(threads), "--sizes"]
+        command += [str(n) for n in args.sizes] + ["--dtypes", *args.dtypes]
+        command += ["--virial", *[str(int(v)) for v in args.virial], "--repeats", str(args.repeats)]
+        command += ["--scale", str(args.scale), "--layout", args.layout]
+        print(f"# TF on {threads} thread(s): {' '.join(command[2:])}", flush=True)
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+            for line in proc.stdout:
+                case = json.loads(line)
+                cases.append(case)
+                print(
+                    f"N={case['N']:>6} virial={int(case['virial_every_step'])} {case['dtype']} "
+                    f"TF threads {threads}: native {_fmt(case['native_steps_per_s'])}, "
+                    f"TF {_fmt(case['tf_steps_per_s'])} steps/s, ratio {case['ratio_mean']:.2f} "
+                    f"± {case['ratio_std']:.2f} ({case['layout']})",
+                    flush=True,
+                )
+        if proc.returncode:
+            raise SystemExit(f"benchmark worker failed with exit code {proc.returncode}")
+
+    import hoomd
+    import tensorflow as tf
 
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "hoomd": hoomd.version.version,
         "tensorflow": tf.__version__,
-        "speed": speeds,
-        "handoff": handoffs,
+        "setting": {
+            "params": {"-".join(k): v for k, v in PARAMS.items()},
+            "rho": RHO,
+            "kT": KT,
+            "r_cut": R_CUT,
+            "buffer": BUFFER,
+            "dt": DT,
+            "start": "jittered simple cubic lattice, half B",
+            "thermostat": "Bussi",
+        },
+        "cases": cases,
     }
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2))
-    print("\n| N | native steps/s | TF steps/s | TF / native |\n|---|---|---|---|")
-    for row in speeds:
-        native_sps, tf_sps = row["native_steps_per_s"], row["tensorflow_steps_per_s"]
-        print(f"| {row['N']} | {native_sps:.1f} | {tf_sps:.1f} | {row['ratio']:.2f} |")
+    print()
+    print(table(cases))
 
 
 if __name__ == "__main__":

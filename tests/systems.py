@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from hoomd_mlx.coupling.force_matching import Frame
 from hoomd_mlx.plugin.step import pack_postype
+from hoomd_mlx.plugin.table import NeighborTable
 
 SIGMA = {(0, 0): 1.0, (0, 1): 1.1, (1, 1): 1.3}
 EPSILON = {(0, 0): 1.0, (0, 1): 0.8, (1, 1): 1.2}
@@ -33,17 +34,20 @@ def lattice_config(rng, n_side=6, spacing=1.5, box_tilts=(0.0, 0.0, 0.0), jitter
     return pos, types, box
 
 
-def step_inputs(pos, types, box, r_cut, r_list=None, n_types=2):
-    """Inputs of the compiled step for a configuration (pairs found with freud)."""
+def step_inputs(pos, types, box, r_cut, r_list=None, n_types=2, charges=None):
+    """Inputs of the compiled step for a configuration: pairs (found with freud) and their table."""
     frame = Frame(pos, types, box, np.zeros_like(pos))
     pairs = frame.pairs(r_list or r_cut)
+    table = NeighborTable.from_pairs(pairs.i[: pairs.count], pairs.j[: pairs.count], len(pos))
     return (
         tf.constant(pack_postype(pos, types)),
         tf.constant(box, tf.float64),
-        tf.zeros([0], tf.float64),
+        tf.zeros([0], tf.float64) if charges is None else tf.constant(charges, tf.float64),
         tf.constant(pairs.i),
         tf.constant(pairs.j),
         tf.constant(pairs.count, tf.int32),
+        tf.constant(table.neighbors),
+        tf.constant(table.counts),
         tf.fill([n_types * n_types], tf.constant(r_cut**2, tf.float64)),
         tf.constant(n_types, tf.int32),
         tf.constant(r_cut, tf.float64),

@@ -61,12 +61,13 @@ def integrate(hoomd, sim, forces, dt=0.005, kT=None):
     return thermo
 
 
+@pytest.mark.parametrize("layout", ["dense", "pairs"])
 @pytest.mark.parametrize("tilts", [(0.0, 0.0, 0.0), (0.2, -0.1, 0.15)], ids=["cubic", "triclinic"])
-def test_matches_native_lj(hoomd, rng, tilts):
+def test_matches_native_lj(hoomd, rng, tilts, layout):
     pos, types, box = lattice_config(rng, n_side=7, box_tilts=tilts)
     sim = make_simulation(hoomd, pos, types, box)
     native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
-    ours = tf_force(hoomd)
+    ours = tf_force(hoomd, layout=layout)
     integrate(hoomd, sim, [native, ours])
     sim.run(0)
     sim.always_compute_pressure = True
@@ -139,29 +140,48 @@ def test_npt_follows_native(hoomd, rng):
     assert volumes[1] == pytest.approx(volumes[0], rel=1e-8)
 
 
-def test_float32_model_close_to_native(hoomd, rng):
-    pos, types, box = lattice_config(rng, n_side=6)
-    sim = make_simulation(hoomd, pos, types, box)
+@pytest.mark.parametrize("layout", ["dense", "pairs"])
+def test_float32_model_close_to_native(hoomd, rng, layout):
+    """Forces within 1e-5 of the largest force, in a box as large as N = 32768 at rho 0.8."""
+    pos, types, box = lattice_config(rng, n_side=6, spacing=1.08)
+    pos += 12.0  # far from the origin, where float32 positions are coarsest (box 35 wide)
+    box[:3] = 35.0
+    sim = make_simulation(hoomd, (pos + 17.5) % 35.0 - 17.5, types, box)
     native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
-    ours = tf_force(hoomd, dtype=tf.float32)
+    ours = tf_force(hoomd, dtype=tf.float32, layout=layout)
     assert ours.dtype == tf.float32
     integrate(hoomd, sim, [native, ours])
+    sim.run(0)
+    sim.always_compute_pressure = True
     sim.run(1)
     scale = np.abs(native.forces).max()
-    np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-4, atol=1e-5 * scale)
+    assert scale > 1, "no close pairs: the check would be weak"
+    np.testing.assert_allclose(ours.forces, native.forces, rtol=0, atol=1e-5 * scale)
+    np.testing.assert_allclose(ours.energies, native.energies, rtol=0, atol=1e-5 * np.abs(native.energies).max())
+    w_scale = np.abs(native.virials).max()
+    np.testing.assert_allclose(ours.virials, native.virials, rtol=0, atol=1e-5 * w_scale)
 
 
-def test_shared_nlist_with_native_force(hoomd, rng):
+@pytest.mark.parametrize("native_first", [True, False], ids=["native-first", "ours-first"])
+@pytest.mark.parametrize("layout", ["dense", "pairs"])
+def test_shared_nlist_with_native_force(hoomd, rng, native_first, layout):
+    """A list shared with HOOMD's own LJ ends in full or half storage by attach order; both are exact."""
     from hoomd_mlx import TensorFlowForce
 
     pos, types, box = lattice_config(rng, n_side=6)
     sim = make_simulation(hoomd, pos, types, box)
     nlist = hoomd.md.nlist.Cell(buffer=0.4)
     native = native_lj(hoomd, nlist)
-    ours = TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=nlist, r_cut=R_CUT)
-    integrate(hoomd, sim, [native, ours])
+    ours = TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=nlist, r_cut=R_CUT, layout=layout)
+    integrate(hoomd, sim, [native, ours] if native_first else [ours, native])
+    sim.run(0)
+    sim.always_compute_pressure = True
     sim.run(1)
+    with nlist.cpu_local_nlist_arrays as arrays:
+        assert arrays.half_nlist == (not native_first)  # the last to attach chose the storage
     np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(ours.energies, native.energies, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.virials, native.virials, rtol=1e-10, atol=1e-9)
     # removing our force leaves the shared list attached for HOOMD's own force
     before = native.forces.copy()
     sim.operations.integrator.forces.remove(ours)
@@ -251,6 +271,55 @@ def test_input_path_follows_alignment(hoomd, rng):
     assert seen  # at least one path exercised for real in HOOMD
 
 
+def test_per_type_pair_cutoffs_match_native(hoomd, rng):
+    """A mixture whose type pairs have different cutoffs (and a list sized by the largest)."""
+    from hoomd_mlx import TensorFlowForce
+
+    cutoffs = {("A", "A"): 2.5, ("A", "B"): 2.0, ("B", "B"): 3.0}
+    pos, types, box = lattice_config(rng, n_side=7)
+    sim = make_simulation(hoomd, pos, types, box)
+    native = hoomd.md.pair.LJ(nlist=hoomd.md.nlist.Cell(buffer=0.4))
+    for pair, params in LJ_PARAMS.items():
+        native.params[pair] = params
+        native.r_cut[pair] = cutoffs[pair]
+    ours = TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=cutoffs)
+    integrate(hoomd, sim, [native, ours])
+    sim.run(0)
+    sim.always_compute_pressure = True
+    sim.run(1)
+    np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-10 * np.abs(native.forces).max())
+    np.testing.assert_allclose(ours.energies, native.energies, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours.virials, native.virials, rtol=1e-10, atol=1e-10 * np.abs(native.virials).max())
+
+
+def test_auto_layout_picks_one_and_says_which(hoomd, rng):
+    pos, types, box = lattice_config(rng, n_side=6)
+    sim = make_simulation(hoomd, pos, types, box)
+    ours = tf_force(hoomd)
+    integrate(hoomd, sim, [ours])
+    sim.run(2)
+    assert ours.layout in ("dense", "pairs")
+    # only the chosen layout's steps are kept, and only its neighbor structure is rebuilt
+    assert {key[0] for key in ours._engine._steps} == {ours.layout}
+
+
+def test_detach_restores_the_lists_cutoffs(hoomd, rng):
+    pos, types, box = lattice_config(rng, n_side=6)
+    sim = make_simulation(hoomd, pos, types, box)
+    nlist = hoomd.md.nlist.Cell(buffer=0.4, default_r_cut=0.5)
+    nlist.r_cut[("B", "B")] = 3.0
+    from hoomd_mlx import TensorFlowForce
+
+    ours = TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=nlist, r_cut=R_CUT)
+    integrate(hoomd, sim, [ours])
+    sim.run(1)
+    assert nlist.r_cut[("A", "A")] == R_CUT  # widened while attached
+    sim.operations.integrator.forces.remove(ours)
+    assert nlist.r_cut[("A", "A")] == 0.5
+    assert nlist.r_cut[("A", "B")] == 0.5
+    assert nlist.r_cut[("B", "B")] == 3.0  # never narrowed
+
+
 def test_loggables_reach_table_and_gsd(hoomd, rng, tmp_path):
     import io
 
@@ -261,7 +330,7 @@ def test_loggables_reach_table_and_gsd(hoomd, rng, tmp_path):
     ours = tf_force(hoomd)
     integrate(hoomd, sim, [ours])
     logger = hoomd.logging.Logger(categories=["scalar", "string"])
-    logger.add(ours, quantities=["model_time", "input_path", "pair_count", "energy"])
+    logger.add(ours, quantities=["model_time", "step_time", "input_path", "layout", "pair_count", "energy"])
     out = io.StringIO()
     sim.operations.writers.append(hoomd.write.Table(trigger=10, logger=logger, output=out))
     gsd_logger = hoomd.logging.Logger(categories=["scalar"])
@@ -276,7 +345,9 @@ def test_loggables_reach_table_and_gsd(hoomd, rng, tmp_path):
     sim.operations.writers[-1].flush()
     table = out.getvalue()
     assert "model_time" in table
-    assert "zero-copy" in table or "staged" in table
+    assert ours.input_path in table
+    assert ours.layout in table
+    assert ours.step_time >= ours.model_time > 0
     with gsd.hoomd.open(path) as traj:
         key = next(k for k in traj[0].log if k.endswith("model_time"))
         assert traj[-1].log[key][0] > 0
@@ -348,3 +419,128 @@ def test_wca_matches_native_shifted_lj(hoomd, rng):
     np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-10)
     # HOOMD's shift subtracts V(r_cut); WCA adds epsilon, the same number
     np.testing.assert_allclose(ours.energies, native.energies, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("r_cut", "message"),
+    [
+        (-1.0, "positive"),
+        (0.0, "positive"),
+        ("2.5x", "number"),
+        ({("A", "A"): 2.5, ("A", "B"): -2.0, ("B", "B"): 2.5}, r"r_cut\[\('A', 'B'\)\]"),
+        ({"A": 2.5}, "pairs of type names"),
+    ],
+)
+def test_bad_cutoffs_are_refused_at_construction(hoomd, r_cut, message):
+    from hoomd_mlx import TensorFlowForce
+
+    with pytest.raises(ConfigurationError, match=message):
+        TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=r_cut)
+
+
+def test_missing_type_pair_named_at_construction_when_the_model_knows_its_types(hoomd):
+    from hoomd_mlx import TensorFlowForce
+
+    with pytest.raises(ConfigurationError, match=r"no entry for type pair \('A', 'B'\)"):
+        TensorFlowForce(
+            LennardJones(LJ_PARAMS, TYPES),
+            nlist=hoomd.md.nlist.Cell(buffer=0.4),
+            r_cut={("A", "A"): 2.5, ("B", "B"): 2.5},
+        )
+
+
+def test_missing_type_pair_named_at_attach_otherwise(hoomd, rng):
+    from hoomd_mlx import TensorFlowForce
+
+    lj = LennardJones(LJ_PARAMS, TYPES)
+    force = TensorFlowForce(
+        lambda r, a, b: lj(r, a, b), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut={("A", "A"): 2.5}
+    )
+    pos, types, box = lattice_config(rng, n_side=4)
+    sim = make_simulation(hoomd, pos, types, box)
+    integrate(hoomd, sim, [force])
+    with pytest.raises(ConfigurationError, match="no entry for type pair"):
+        sim.run(0)
+
+
+def test_model_dtype_disagreeing_with_force_dtype_is_refused(hoomd):
+    from hoomd_mlx import TensorFlowForce
+
+    with pytest.raises(ConfigurationError, match=r"computes in float64.*dtype='float32'"):
+        TensorFlowForce(
+            LennardJones(LJ_PARAMS, TYPES), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, dtype="float32"
+        )
+
+
+def test_asymmetric_pair_model_is_refused_at_attach(hoomd, rng):
+    from hoomd_mlx import TensorFlowForce
+
+    lj = LennardJones(LJ_PARAMS, TYPES)
+
+    def lopsided(r, a, b):  # depends on which particle comes first
+        return lj(r, a, b) + 0.1 * tf.cast(a, tf.float64) + 0.01 * r[:, 0]
+
+    pos, types, box = lattice_config(rng, n_side=4)
+    sim = make_simulation(hoomd, pos, types, box)
+    integrate(hoomd, sim, [TensorFlowForce(lopsided, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)])
+    with pytest.raises(ModelOutputError, match="not symmetric"):
+        sim.run(0)
+
+
+def _through_numpy(x, check=None):
+    """``x + 0`` computed by numpy (an op XLA cannot compile), with a zero gradient."""
+
+    @tf.custom_gradient
+    def opaque(v):
+        def zeros(a):
+            if check is not None:
+                check(a)
+            return np.zeros_like(a)
+
+        out = tf.reshape(tf.numpy_function(zeros, [v], v.dtype), tf.shape(v))
+        return out, lambda dy: tf.zeros_like(dy)
+
+    return x + opaque(x)
+
+
+def test_xla_fallback_only_where_xla_cannot_compile(hoomd, rng, caplog):
+    """A model XLA cannot compile runs as a plain graph (with a warning) and still matches native."""
+    from hoomd_mlx import TensorFlowForce
+
+    lj = LennardJones(LJ_PARAMS, TYPES)
+
+    def through_numpy(r, a, b):
+        return _through_numpy(lj(r, a, b))
+
+    pos, types, box = lattice_config(rng, n_side=5)
+    sim = make_simulation(hoomd, pos, types, box)
+    native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
+    ours = TensorFlowForce(through_numpy, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, layout="dense")
+    integrate(hoomd, sim, [native, ours])
+    with caplog.at_level("WARNING", logger="hoomd_mlx.plugin.engine"):
+        sim.run(1)
+    assert "XLA cannot compile" in caplog.text
+    np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-9)
+
+
+def test_model_error_inside_the_step_surfaces_instead_of_switching_xla_off(hoomd, rng, caplog):
+    from hoomd_mlx import TensorFlowForce
+
+    lj = LennardJones(LJ_PARAMS, TYPES)
+
+    def fails_on_real_systems(r, a, b):
+        def check(x):
+            if x.shape[0] > 100:  # passes the checks at attach, fails in the step
+                raise ValueError("model refuses more than 100 pairs")
+
+        return _through_numpy(lj(r, a, b), check)
+
+    pos, types, box = lattice_config(rng, n_side=5)
+    sim = make_simulation(hoomd, pos, types, box)
+    force = TensorFlowForce(fails_on_real_systems, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)
+    integrate(hoomd, sim, [force])
+    with caplog.at_level("WARNING", logger="hoomd_mlx.plugin.engine"), pytest.raises(
+        ModelOutputError, match="refuses more than 100 pairs"
+    ):
+        sim.run(1)
+    assert "XLA cannot compile" not in caplog.text

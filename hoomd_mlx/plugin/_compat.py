@@ -19,14 +19,20 @@ from hoomd_mlx.errors import HoomdNotFoundError
 __all__ = [
     "attach_nlist",
     "device_array",
+    "force_arrays",
     "host_array",
     "import_hoomd",
     "is_gpu",
-    "local_nlist_arrays",
     "mark_virial_unused",
+    "nlist_arrays",
     "nlist_build_count",
+    "nlist_cutoffs",
+    "particle_arrays",
+    "releaser",
+    "restore_nlist_cutoffs",
     "run_identity",
     "set_nlist_storage",
+    "update_nlist",
     "virial_requested",
     "widen_nlist_cutoff",
 ]
@@ -75,28 +81,107 @@ def set_nlist_storage(nlist: Any, *, half: bool) -> None:
     nlist._cpp_obj.setStorageMode(mode.half if half else mode.full)
 
 
-def widen_nlist_cutoff(nlist: Any, cutoffs: dict[tuple[str, str], float]) -> None:
-    """Make the neighbor list's base cutoff at least ``cutoffs`` for each type pair."""
-    for pair, r_cut in cutoffs.items():
+def nlist_cutoffs(nlist: Any, pairs: Any) -> dict[tuple[str, str], float | None]:
+    """The neighbor list's base cutoff for each type pair (None where it has none)."""
+    found = {}
+    for pair in pairs:
         try:
-            current = nlist.r_cut[pair]
+            found[pair] = nlist.r_cut[pair]
         except (KeyError, TypeError, ValueError):
-            current = None
-        if current is None or current < r_cut:
-            nlist.r_cut[pair] = r_cut
+            found[pair] = None
+    return found
 
 
-def local_nlist_arrays(nlist: Any, simulation: Any, timestep: int, *, gpu: bool = False) -> Any:
-    """Context manager over HOOMD's neighbor-list arrays, up to date for ``timestep``.
+def widen_nlist_cutoff(nlist: Any, cutoffs: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    """Make the neighbor list's base cutoff at least ``cutoffs`` for each type pair.
+
+    Returns:
+        The previous cutoffs of the pairs that were changed (for `restore_nlist_cutoffs`).
+    """
+    changed = {}
+    for pair, current in nlist_cutoffs(nlist, cutoffs).items():
+        if current is None or current < cutoffs[pair]:
+            changed[pair] = 0.0 if current is None else current
+            nlist.r_cut[pair] = cutoffs[pair]
+    return changed
+
+
+def restore_nlist_cutoffs(nlist: Any, previous: dict[tuple[str, str], float]) -> None:
+    """Put back the base cutoffs `widen_nlist_cutoff` changed."""
+    for pair, value in previous.items():
+        nlist.r_cut[pair] = value
+
+
+def releaser(nlist: Any, widened: dict[tuple[str, str], float], detach: Callable[[], None]) -> Callable:
+    """A closure for a force's detach hook: restore the list's cutoffs, then detach it.
+
+    Made at attach because HOOMD also detaches at interpreter exit, when module
+    globals (this module's, and HOOMD's own parameter machinery) may be gone: then
+    only the detach runs.
+    """
+    import sys
+
+    finalizing, restore = sys.is_finalizing, restore_nlist_cutoffs
+
+    def release() -> None:
+        if widened and not finalizing():
+            restore(nlist, widened)
+        detach()
+
+    return release
+
+
+def particle_arrays(state: Any, *, gpu: bool = False) -> Any:
+    """Particle data only (positions, charges, tags), not a whole local snapshot.
+
+    ``State.cpu_local_snapshot`` builds access objects for bonds, angles, ...
+    too, every time it is entered; a force that reads particles each step opens
+    just HOOMD's particle accessor. Use as ``with particle_arrays(state) as p:``;
+    ``p.position`` etc. are HOOMD arrays, valid inside the block.
+    """
+    if gpu:
+        access = importlib.import_module("hoomd.data.local_access_gpu").ParticleLocalAccessGPU
+    else:
+        access = importlib.import_module("hoomd.data.local_access_cpu").ParticleLocalAccessCPU
+    return _Entered(access(state))
+
+
+class _Entered:
+    """Enter/exit a HOOMD local-access object as its own context manager does."""
+
+    __slots__ = ("_access",)
+
+    def __init__(self, access: Any) -> None:
+        self._access = access
+
+    def __enter__(self) -> Any:
+        self._access._enter()
+        return self._access
+
+    def __exit__(self, *exc: object) -> None:
+        self._access._exit()
+
+
+def force_arrays(force: Any, *, gpu: bool = False) -> Any:
+    """Context manager over a custom force's own force, energy and virial arrays."""
+    return force.gpu_local_force_arrays if gpu else force.cpu_local_force_arrays
+
+
+def update_nlist(nlist: Any, timestep: int) -> None:
+    """Bring the neighbor list up to date for ``timestep``, as HOOMD's own pair forces do.
 
     ``NeighborList.cpu_local_nlist_arrays`` updates the list for
     ``Simulation.timestep``, which inside a step is still the previous timestep while
     forces are computed for the next one; the list would lag a step behind particle
-    sorts. This updates it for the timestep ``set_forces`` was called with, as
-    HOOMD's own pair forces do, then opens the same accessor the property returns.
+    sorts. This updates it for the timestep ``set_forces`` was called with (a no-op
+    when HOOMD already did, or when no particle moved far enough).
     """
-    md = importlib.import_module("hoomd.md")
     nlist._cpp_obj.compute(timestep)
+
+
+def nlist_arrays(nlist: Any, simulation: Any, *, gpu: bool = False) -> Any:
+    """Context manager over HOOMD's neighbor-list arrays (call `update_nlist` first)."""
+    md = importlib.import_module("hoomd.md")
     access = md.data.NeighborListLocalAccessGPU if gpu else md.data.NeighborListLocalAccess
     return access(nlist, simulation.state)
 

@@ -24,6 +24,7 @@ __all__ = [
     "PairModel",
     "check_many_body_output",
     "check_pair_output",
+    "check_pair_symmetry",
 ]
 
 
@@ -36,18 +37,23 @@ class PairModel(Protocol):
     Args:
         r_ij: (P, 3) tensor of the model's dtype (``float64`` unless the force was
             built with ``dtype="float32"``): minimum-image displacement vectors
-            :math:`\vec r_j - \vec r_i` :math:`[\mathrm{length}]`, one row per
-            unordered neighbor pair. Every pair closer than ``r_cut`` is present
-            exactly once. ``P`` is padded to a bucket size so that the compiled
-            step is not retraced when the pair count changes: rows that are not
-            real pairs inside ``r_cut`` hold the filler vector
-            :math:`(r_\mathrm{cut}, 0, 0)` and their energies are discarded, so the
-            model must return finite values there.
+            :math:`\vec r_j - \vec r_i` :math:`[\mathrm{length}]`. Every pair closer
+            than ``r_cut`` is present: once (``layout="pairs"``) or twice, once from
+            each side (``layout="dense"``, where the rows are the entries of the
+            (N, K) neighbor table, flattened); its energy is counted once either
+            way. ``P`` is padded so that the compiled step is not retraced when
+            the pair count changes: rows that are not real pairs inside ``r_cut``
+            hold the filler vector :math:`(r_\mathrm{cut}, 0, 0)` and their
+            energies are discarded, so the model must return finite values there.
         type_i: (P,) ``int32`` HOOMD type ids of the first particle of each pair.
         type_j: (P,) ``int32`` HOOMD type ids of the second particle.
 
     Returns:
         (P,) tensor of pair energies :math:`[\mathrm{energy}]`, floating point.
+
+    A pair energy must not depend on which particle comes first:
+    ``e(r_ij, a, b) == e(-r_ij, b, a)``. `TensorFlowForce` checks this at attach
+    and refuses a model that breaks it (`check_pair_symmetry`).
     """
 
     def __call__(self, r_ij: tf.Tensor, type_i: tf.Tensor, type_j: tf.Tensor) -> tf.Tensor:
@@ -74,6 +80,18 @@ class ManyBodyInputs:
             :math:`[\mathrm{length}]`, with the same padding as for `PairModel`.
         pair_mask: (P,) ``bool``, True for real pairs within ``r_cut``. Models
             must ignore pairs where it is False.
+        neighbors: (R, K) ``int32`` neighbor table: row ``i`` lists the indices
+            of every neighbor of particle ``i`` (each pair appears in both rows;
+            R is the number of particles that receive forces, N on one rank).
+            Entries past a row's neighbor count hold ``i``. Empty (R, 0 or 8)
+            without a neighbor list. The natural input for descriptor-based
+            potentials: per-row reductions need no scatter.
+        neighbor_mask: (R, K) ``bool``, True for real neighbors within ``r_cut``.
+        r_neighbors: (R, K, 3) minimum-image displacements
+            :math:`\vec r_{\mathrm{neighbors}[i, k]} - \vec r_i` :math:`[\mathrm{length}]`,
+            differentiable, the filler vector where ``neighbor_mask`` is False.
+
+    A model reads the fields it needs; the step differentiates through those only.
     """
 
     positions: tf.Tensor
@@ -84,6 +102,9 @@ class ManyBodyInputs:
     pair_j: tf.Tensor
     r_ij: tf.Tensor
     pair_mask: tf.Tensor
+    neighbors: tf.Tensor | None = None
+    neighbor_mask: tf.Tensor | None = None
+    r_neighbors: tf.Tensor | None = None
 
 
 @runtime_checkable
@@ -129,3 +150,32 @@ def check_pair_output(out: object, n_pairs: int, dtype: tf.DType) -> None:
 def check_many_body_output(out: object, n_particles: int, dtype: tf.DType) -> None:
     """Raise `ModelOutputError` unless ``out`` is a (n_particles,) tensor of ``dtype``."""
     _check_output(out, n_particles, dtype, "many-body model")
+
+
+def check_pair_symmetry(model: object, n_types: int, dtype: tf.DType, *, r_cut: float) -> None:
+    """Raise `ModelOutputError` unless ``model(r, a, b) == model(-r, b, a)`` on sample pairs.
+
+    A pair energy that depends on which particle comes first has no meaning: the
+    order is whatever HOOMD's neighbor list happens to store, and the dense layout
+    evaluates both. The check draws displacements in ``(0.6, 1) * r_cut`` for every
+    ordered pair of types.
+    """
+    rng = np.random.default_rng(7)
+    a, b = np.meshgrid(np.arange(n_types), np.arange(n_types), indexing="ij")
+    a, b = np.repeat(a.ravel(), 4), np.repeat(b.ravel(), 4)
+    direction = rng.normal(size=(a.size, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    r = direction * rng.uniform(0.6, 1.0, size=(a.size, 1)) * r_cut
+    t_a, t_b = tf.constant(a, tf.int32), tf.constant(b, tf.int32)
+    forward = np.asarray(model(tf.constant(r, dtype), t_a, t_b))
+    backward = np.asarray(model(tf.constant(-r, dtype), t_b, t_a))
+    tol = 1e-4 if dtype == tf.float32 else 1e-9
+    bad = ~np.isclose(forward, backward, rtol=tol, atol=tol * max(np.abs(forward).max(), 1e-30))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ModelOutputError(
+            f"the pair model is not symmetric: e(r_ij, {a[k]}, {b[k]}) = {forward[k]:.6g} but "
+            f"e(-r_ij, {b[k]}, {a[k]}) = {backward[k]:.6g} at |r_ij| = {np.linalg.norm(r[k]):.3g}. A pair "
+            "energy must not depend on which particle comes first; symmetrize the model, e.g. "
+            "0.5 * (f(r, a, b) + f(-r, b, a))."
+        )

@@ -1,9 +1,14 @@
 """One force evaluation per HOOMD step: HOOMD buffers -> compiled step -> HOOMD buffers.
 
-`ForceEngine` holds what persists between steps -- the compiled step, the pair
-indices of the current neighbor-list build, the staging buffers -- and nothing
-indexed by particle: HOOMD reorders particles when it sorts them, and its
-neighbor list is rebuilt when it does, which is what refreshes the pairs here.
+`ForceEngine` holds what persists between steps -- the compiled steps, the
+neighbor table or pair list of the current neighbor-list build, the step's
+arguments -- and nothing indexed by particle: HOOMD reorders particles when it
+sorts them, and its neighbor list is rebuilt when it does, which is what
+refreshes the neighbors here.
+
+Where the data lives (HOOMD's host arrays and numpy, or its device arrays and
+CuPy) is the business of an arrays object (`HostArrays` here, `GPUArrays` in
+`hoomd_mlx.plugin.gpu`); the engine's steps are the same on both.
 """
 
 from __future__ import annotations
@@ -19,15 +24,35 @@ import tensorflow as tf
 from hoomd_mlx.errors import ModelOutputError, NonFiniteForceError
 from hoomd_mlx.plugin import _compat
 from hoomd_mlx.plugin.buffers import TensorBridge, full_rows
-from hoomd_mlx.plugin.contract import ManyBodyInputs, check_many_body_output, check_pair_output
+from hoomd_mlx.plugin.contract import (
+    ManyBodyInputs,
+    check_many_body_output,
+    check_pair_output,
+    check_pair_symmetry,
+)
 from hoomd_mlx.plugin.pairs import NeighborPairs
-from hoomd_mlx.plugin.step import make_step
+from hoomd_mlx.plugin.step import LAYOUTS, make_step
+from hoomd_mlx.plugin.table import NeighborTable
 
-__all__ = ["ForceEngine", "StepStats"]
+__all__ = ["ForceEngine", "HostArrays", "StepStats"]
 
 logger = logging.getLogger(__name__)
 
-_XLA_ERRORS = (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError)
+_TF_ERRORS = tf.errors.OpError
+
+
+def _flat_call(concrete: Any) -> Callable:
+    """Call a concrete function with tensors in signature order, skipping argument binding.
+
+    Binding and checking eleven arguments costs ~0.1 ms per call in TF 2.x (as much
+    as a small system's whole model step); the arguments here always match the
+    signature, so the flat entry point is used where this TensorFlow has it.
+    """
+    flat = getattr(concrete, "_call_flat", None)
+    captured = getattr(concrete, "captured_inputs", None)
+    if flat is None or captured is None:
+        return concrete
+    return lambda *args: flat(args, captured)
 
 
 class StepStats:
@@ -37,9 +62,65 @@ class StepStats:
         self.steps = 0
         self.virial_steps = 0
         self.model_seconds = 0.0
+        self.force_seconds = 0.0
         self.pair_builds = 0
         self.pair_count = 0
-        self.capacities: set[int] = set()
+        self.widths: set[int] = set()
+
+
+class HostArrays:
+    """HOOMD's host arrays as numpy views, handed to TensorFlow on the CPU.
+
+    Attributes:
+        positions (TensorBridge): How positions reach TensorFlow (zero-copy or staged).
+    """
+
+    gpu = False
+    xp: Any = np
+
+    def __init__(self) -> None:
+        self.positions = TensorBridge()
+        self._charges = TensorBridge()
+
+    @property
+    def input_path(self) -> str:
+        """str: ``"zero-copy"`` or ``"staged"``: how positions reached TensorFlow last step."""
+        return self.positions.last_path
+
+    def view(self, hoomd_array: Any) -> Any:
+        """The array module's view of a HOOMD local-access array (no copy)."""
+        return _compat.host_array(hoomd_array)
+
+    def records(self, view: Any) -> Any:
+        """The (N, 4) Scalar4 records behind HOOMD's strided (N, 3) view (no copy)."""
+        return full_rows(view, 4)
+
+    def address(self, view: Any) -> int:
+        """int: The address of a view's first element."""
+        return view.ctypes.data
+
+    def postype(self, position: Any) -> tf.Tensor:
+        """(N, 4) tensor of the Scalar4 ``(x, y, z, type)`` records behind HOOMD's positions."""
+        return self.positions(self.records(self.view(position)))
+
+    def charges(self, charge: Any) -> tf.Tensor:
+        """(N,) tensor of HOOMD's charges."""
+        return self._charges(self.view(charge))
+
+    def tensor(self, array: Any, dtype: tf.DType = tf.int32) -> tf.Tensor:
+        """A tensor holding ``array`` (built once per neighbor-list build)."""
+        return tf.constant(array, dtype)
+
+    def write(self, target: Any, tensor: tf.Tensor) -> None:
+        """Copy ``tensor`` into a HOOMD array view."""
+        np.copyto(target, tensor.numpy())
+
+    def host(self, array: Any) -> np.ndarray:
+        """``array`` as a numpy array (for error messages)."""
+        return np.asarray(array)
+
+    def synchronize(self) -> None:
+        """Wait for pending device work (nothing to wait for on the host)."""
 
 
 class ForceEngine:
@@ -50,9 +131,12 @@ class ForceEngine:
         many_body: Whether ``model`` is many-body.
         dtype: The model's compute dtype.
         jit_compile: ``True``, ``False`` or ``"auto"`` (XLA, falling back to plain
-            graphs with a warning if the model cannot be compiled).
+            graphs with a warning if XLA cannot compile the model).
         type_names: HOOMD's particle types, in type-id order.
         cutoffs: Cutoff radius per ordered type pair :math:`[\mathrm{length}]`.
+        layout: ``"dense"``, ``"pairs"`` or ``"auto"`` (time both on the first
+            step and keep the faster); pair models only.
+        arrays: Where the data lives (`HostArrays`, or the GPU's).
     """
 
     def __init__(
@@ -64,28 +148,36 @@ class ForceEngine:
         jit_compile: bool | str,
         type_names: list[str],
         cutoffs: dict[tuple[str, str], float],
+        layout: str = "auto",
+        arrays: Any = None,
     ) -> None:
         self.model = model
         self.many_body = many_body
         self.dtype = dtype
         self.stats = StepStats()
+        self.arrays = arrays if arrays is not None else HostArrays()
         self._jit = jit_compile
-        self._steps: dict[bool, Any] = {}
+        self._steps: dict[tuple[str, bool], Any] = {}
+        self.layout = "many-body" if many_body else layout
         n_types = len(type_names)
         table = np.zeros((n_types, n_types))
         for (a, b), r_cut in cutoffs.items():
             ia, ib = type_names.index(a), type_names.index(b)
             table[ia, ib] = table[ib, ia] = r_cut
-        self._rcut2 = tf.constant((table**2).ravel(), tf.float64)
-        self._n_types = tf.constant(n_types, tf.int32)
-        self._r_fill = tf.constant(float(table.max()) if n_types else 0.0, tf.float64)
+        self._r_max = float(table.max()) if n_types else 0.0
+        self._n_types = n_types
+        self._constants = (
+            tf.constant((table**2).ravel(), tf.float64),
+            tf.constant(n_types, tf.int32),
+            tf.constant(self._r_max, tf.float64),
+        )
         self._pairs = NeighborPairs.empty()
-        self._pairs_tensors = ForceEngine._tensors(self, self._pairs)  # host arrays, on any device
-        self._pairs_key: tuple | None = None
-        self._positions = TensorBridge()
-        self._charges = TensorBridge()
+        self._table = NeighborTable.empty()
+        self._neighbor_args = self._tensors_of(self._pairs, self._table)
+        self._nlist_key: tuple | None = None
+        self._box: tuple[tuple, tf.Tensor] | None = None
         self._no_charges = tf.zeros([0], tf.float64)
-        self._force_layout_checked = False
+        self._layout_checked = False
 
     # -- attach-time checks -------------------------------------------------------------
 
@@ -103,6 +195,7 @@ class ForceEngine:
                     f"type_j (2,) int32) failed: {err}"
                 ) from err
             check_pair_output(out, 2, dtype)
+            check_pair_symmetry(self.model, max(self._n_types, 1), dtype, r_cut=self._r_max or 1.0)
             return
         n = n_particles
         inputs = ManyBodyInputs(
@@ -114,6 +207,9 @@ class ForceEngine:
             pair_j=tf.zeros([1], tf.int32),
             r_ij=tf.constant([[1.0, 0.0, 0.0]], dtype),
             pair_mask=tf.constant([False]),
+            neighbors=tf.zeros([n, 1], tf.int32),
+            neighbor_mask=tf.zeros([n, 1], tf.bool),
+            r_neighbors=tf.zeros([n, 1, 3], dtype) + tf.constant([1.0, 0.0, 0.0], dtype),
         )
         try:
             out = self.model(inputs)
@@ -121,104 +217,189 @@ class ForceEngine:
             raise ModelOutputError(f"calling the many-body model on ManyBodyInputs failed: {err}") from err
         check_many_body_output(out, n, dtype)
 
-    # -- per step ---------------------------------------------------------------------
+    # -- neighbors ----------------------------------------------------------------------
 
-    # Where the arrays live; the GPU engine overrides these four.
-    _gpu = False
-    _xp: Any = np
+    def _needs(self) -> tuple[bool, bool]:
+        """(pairs, table): which neighbor structures the steps in use read."""
+        if self.layout in ("many-body", "auto"):
+            return True, True
+        return self.layout == "pairs", self.layout == "dense"
 
-    def _array(self, hoomd_array: Any) -> Any:
-        return _compat.host_array(hoomd_array)
+    def _tensors_of(self, pairs: NeighborPairs, table: NeighborTable) -> tuple[tf.Tensor, ...]:
+        tensor = self.arrays.tensor
+        self.arrays.synchronize()  # the arrays may have been built on another stream
+        return (
+            tensor(pairs.i),
+            tensor(pairs.j),
+            tf.constant(pairs.count, tf.int32),
+            tensor(table.neighbors),
+            tensor(table.counts),
+        )
 
-    def _tensors(self, pairs: NeighborPairs) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        return tf.constant(pairs.i), tf.constant(pairs.j), tf.constant(pairs.count, tf.int32)
-
-    def refresh_pairs(self, nlist: Any, simulation: Any, timestep: int) -> None:
-        """Rebuild pair indices if HOOMD rebuilt its neighbor list since the last step."""
-        with _compat.local_nlist_arrays(nlist, simulation, timestep, gpu=self._gpu) as arrays:
-            key = (
-                _compat.nlist_build_count(nlist),
-                _compat.run_identity(simulation),
-                arrays.n_neigh.shape[0],
-            )
-            if key == self._pairs_key:
-                return
-            self._pairs = NeighborPairs.from_hoomd(
-                self._array(arrays.head_list),
-                self._array(arrays.n_neigh),
-                self._array(arrays.nlist),
-                half=arrays.half_nlist,
-                capacity=self._pairs.capacity,
-                xp=self._xp,
-            )
-            self._pairs_tensors = self._tensors(self._pairs)
-        self._pairs_key = key
+    def refresh_neighbors(self, nlist: Any, simulation: Any, timestep: int) -> None:
+        """Rebuild the neighbor table (or pairs) if HOOMD rebuilt its neighbor list."""
+        _compat.update_nlist(nlist, timestep)
+        key = (
+            _compat.nlist_build_count(nlist),
+            _compat.run_identity(simulation),
+            simulation.state.N_particles,
+        )
+        if key == self._nlist_key:
+            return
+        want_pairs, want_table = self._needs()
+        view, xp = self.arrays.view, self.arrays.xp
+        with _compat.nlist_arrays(nlist, simulation, gpu=self.arrays.gpu) as arrays:
+            head, counts, flat = view(arrays.head_list), view(arrays.n_neigh), view(arrays.nlist)
+            half = arrays.half_nlist
+            if want_pairs:
+                self._pairs = NeighborPairs.from_hoomd(
+                    head, counts, flat, half=half, capacity=self._pairs.capacity, xp=xp
+                )
+            if want_table:
+                self._table = NeighborTable.from_hoomd(
+                    head, counts, flat, half=half, width=self._table.width, xp=xp
+                )
+            self._neighbor_args = self._tensors_of(self._pairs, self._table)
+        self._nlist_key = key
         stats = self.stats
         stats.pair_builds += 1
-        stats.pair_count = self._pairs.count
-        if self._pairs.capacity not in stats.capacities:
-            stats.capacities.add(self._pairs.capacity)
-            logger.info("pair capacity %d (%d pairs)", self._pairs.capacity, self._pairs.count)
+        stats.pair_count = self._pairs.count if want_pairs else self._table.entries // 2
+        if want_table and self._table.width not in stats.widths:
+            stats.widths.add(self._table.width)
+            logger.info("neighbor table width %d (%d entries)", self._table.width, self._table.entries)
 
-    def _count_step(self, elapsed: float, virial: bool) -> None:
-        stats = self.stats
-        stats.steps += 1
-        stats.virial_steps += int(virial)
-        stats.model_seconds += elapsed
+    # -- per step ---------------------------------------------------------------------
 
-    def _step(self, virial: bool) -> Any:
-        step = self._steps.get(virial)
-        if step is None:
-            step = make_step(
-                self.model,
-                many_body=self.many_body,
-                dtype=self.dtype,
-                jit_compile=bool(self._jit),
-                virial=virial,
-            ).get_concrete_function()  # skips tf.function's per-call argument binding (~0.5 ms)
-            self._steps[virial] = step
-        return step
+    def _compiled(self, layout: str, virial: bool, jit: bool) -> Any:
+        return make_step(
+            self.model,
+            many_body=self.many_body,
+            dtype=self.dtype,
+            jit_compile=jit,
+            virial=virial,
+            layout=layout,
+        ).get_concrete_function()  # skips tf.function's per-call argument binding (~0.5 ms)
 
-    def _run_step(
-        self, virial: bool, postype: tf.Tensor, box: Any, charges: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Run the compiled step on this step's particles with the current pairs."""
-        box_t = tf.constant([box.Lx, box.Ly, box.Lz, box.xy, box.xz, box.yz], tf.float64)
-        pair_i, pair_j, n_pairs = self._pairs_tensors
-        args = (postype, box_t, charges, pair_i, pair_j, n_pairs, self._rcut2, self._n_types, self._r_fill)
+    def _call(self, layout: str, virial: bool, args: tuple) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Run the step, compiling it on first use; XLA falls back only where it cannot compile."""
+        key = (layout, virial)
+        step = self._steps.get(key)
+        if step is not None:
+            return step(*args)
+        step = self._compiled(layout, virial, bool(self._jit))
         try:
-            return self._step(virial)(*args)
-        except _XLA_ERRORS as err:
+            out = step(*args)
+        except _TF_ERRORS as err:
             if self._jit != "auto":
-                raise
-            logger.warning("XLA cannot compile this model (%s); running it without XLA", err)
+                raise ModelOutputError(f"the model failed in the compiled force step: {err.message}") from err
+            plain = self._compiled(layout, virial, False)
+            try:
+                out = plain(*args)
+            except _TF_ERRORS as plain_err:
+                raise ModelOutputError(
+                    f"the model failed in the force step: {plain_err.message}"
+                ) from plain_err
+            logger.warning("XLA cannot compile this model (%s); running it without XLA", err.message)
             self._jit = False
             self._steps.clear()
-            return self._step(virial)(*args)
+            step = plain
+        self._steps[key] = step
+        return out
+
+    def _choose_layout(self, virial: bool, args_of: Callable[[], tuple]) -> None:
+        """Time both layouts on this step's data and keep the faster (``layout="auto"``)."""
+        seconds = {}
+        for layout in LAYOUTS:
+            args = args_of()
+            for _ in range(2):  # compile, then warm
+                bool(self._call(layout, virial, args)[2])
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                bool(self._call(layout, virial, args)[2])
+                times.append(time.perf_counter() - start)
+            seconds[layout] = float(np.median(times))
+        self.layout = min(seconds, key=seconds.get)
+        logger.info(
+            "layout %s (per step: %s)",
+            self.layout,
+            ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in seconds.items()),
+        )
+        self._steps = {k: v for k, v in self._steps.items() if k[0] == self.layout}
+        if self.layout == "dense":
+            self._pairs = NeighborPairs.empty()
+        else:
+            self._table = NeighborTable.empty()
+        self._neighbor_args = self._tensors_of(self._pairs, self._table)
+
+    def _box_tensor(self, box: Any) -> tf.Tensor:
+        values = (box.Lx, box.Ly, box.Lz, box.xy, box.xz, box.yz)
+        if self._box is None or self._box[0] != values:
+            self._box = (values, tf.constant(values, tf.float64))
+        return self._box[1]
 
     def evaluate(self, force: Any, timestep: int) -> None:
         """Compute forces, energies (and virials when HOOMD wants them) and write them."""
+        started = time.perf_counter()
+        arrays = self.arrays
         state = force._state
-        with force.cpu_local_force_arrays as arrays, state.cpu_local_snapshot as snap:
-            virial_view = _compat.host_array(arrays.virial)
+        with (
+            _compat.force_arrays(force, gpu=arrays.gpu) as out,
+            _compat.particle_arrays(state, gpu=arrays.gpu) as particles,
+        ):
+            virial_view = arrays.view(out.virial)
             want_virial = _compat.virial_requested(virial_view)
-            particles = snap.particles
-            postype_t = self._positions(full_rows(_compat.host_array(particles.position), 4))
-            charges_t = self._no_charges
-            if self.many_body:
-                charges_t = self._charges(_compat.host_array(particles.charge))
+            box = self._box_tensor(state.box)
+            charges = arrays.charges(particles.charge) if self.many_body else self._no_charges
+
+            def args_of() -> tuple:
+                return (
+                    arrays.postype(particles.position),
+                    box,
+                    charges,
+                    *self._neighbor_args,
+                    *self._constants,
+                )
+
+            arrays.synchronize()
+            if self.layout == "auto":
+                self._choose_layout(want_virial, args_of)
+            layout = "dense" if self.many_body else self.layout
+            args = args_of()
             start = time.perf_counter()
-            force_energy, virial, finite = self._run_step(want_virial, postype_t, state.box, charges_t)
-            force_energy = force_energy.numpy()
-            virial = virial.numpy()
+            force_energy, virial, finite = self._call(layout, want_virial, args)
+            ok = bool(finite)
             elapsed = time.perf_counter() - start
-            del postype_t, charges_t  # views of HOOMD memory must not outlive the block
-            if not bool(finite):
-                self._raise_non_finite(force_energy, virial, _compat.host_array(particles.tag), timestep)
-            self._write(arrays, force_energy, virial if want_virial else None)
-            if not want_virial:
+            del args  # views of HOOMD memory must not outlive the block
+            if not ok:
+                self._raise_non_finite(
+                    arrays.host(force_energy),
+                    arrays.host(virial),
+                    arrays.host(arrays.view(particles.tag)),
+                    timestep,
+                )
+            arrays.write(self._force_records(out)[: force_energy.shape[0]], force_energy)
+            if want_virial:
+                arrays.write(virial_view[: virial.shape[0]], virial)
+            else:
                 _compat.mark_virial_unused(virial_view)
-        self._count_step(elapsed, want_virial)
+            arrays.synchronize()
+        stats = self.stats
+        stats.steps += 1
+        stats.virial_steps += int(want_virial)
+        stats.model_seconds += elapsed
+        stats.force_seconds += time.perf_counter() - started
+
+    def _force_records(self, out: Any) -> Any:
+        """HOOMD's (N, 4) ``(fx, fy, fz, energy)`` records, checked once to be laid out so."""
+        arrays = self.arrays
+        force_view = arrays.view(out.force)
+        if not self._layout_checked:
+            offset = arrays.address(arrays.view(out.potential_energy)) - arrays.address(force_view)
+            if offset != 3 * force_view.itemsize:
+                raise RuntimeError(f"unexpected HOOMD force layout (energy at byte offset {offset})")
+            self._layout_checked = True
+        return arrays.records(force_view)
 
     @staticmethod
     def _raise_non_finite(
@@ -233,15 +414,3 @@ class ForceEngine:
             f"on particle tag {int(tags[bad[0]])} ({bad.size} particles affected). Check the model near "
             "this configuration (overlapping particles, r -> 0 singularities, exploding weights)."
         )
-
-    def _write(self, arrays: Any, force_energy: np.ndarray, virial: np.ndarray | None) -> None:
-        force_view = _compat.host_array(arrays.force)
-        if not self._force_layout_checked:
-            energy_view = _compat.host_array(arrays.potential_energy)
-            offset = energy_view.ctypes.data - force_view.ctypes.data
-            if offset != 3 * force_view.itemsize:
-                raise RuntimeError(f"unexpected HOOMD force layout (energy at byte offset {offset})")
-            self._force_layout_checked = True
-        np.copyto(full_rows(force_view, 4), force_energy)
-        if virial is not None:
-            np.copyto(_compat.host_array(arrays.virial), virial)

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from hoomd_mlx.errors import ConfigurationError
 from hoomd_mlx.plugin import _compat
-from hoomd_mlx.plugin.engine import ForceEngine
+from hoomd_mlx.plugin.engine import ForceEngine, HostArrays
+from hoomd_mlx.plugin.step import LAYOUTS
 
 hoomd = _compat.import_hoomd()
 from hoomd.logging import log  # noqa: E402  (HOOMD is imported through _compat first)
@@ -26,9 +27,8 @@ logger = logging.getLogger(__name__)
 CutoffSpec = float | Mapping[tuple[str, str], float]
 
 
-def _model_dtype(model: Callable, dtype: str | tf.DType | None) -> tf.DType:
-    if dtype is not None:
-        return tf.as_dtype(dtype)
+def _declared_dtype(model: Callable) -> tf.DType | None:
+    """The floating dtype a model says it computes in (Keras ``compute_dtype`` or ``dtype``)."""
     for attr in ("compute_dtype", "dtype"):
         value = getattr(model, attr, None)
         if value is not None:
@@ -38,7 +38,41 @@ def _model_dtype(model: Callable, dtype: str | tf.DType | None) -> tf.DType:
                 continue
             if found.is_floating:
                 return found
-    return tf.float64
+    return None
+
+
+def _model_dtype(model: Callable, dtype: str | tf.DType | None) -> tf.DType:
+    declared = _declared_dtype(model)
+    if dtype is None:
+        return declared or tf.float64
+    try:
+        wanted = tf.as_dtype(dtype)
+    except TypeError as err:
+        raise ConfigurationError(f"dtype must be 'float64' or 'float32', got {dtype!r}") from err
+    if declared is not None and declared != wanted:
+        raise ConfigurationError(
+            f"the model computes in {declared.name} (its dtype attribute) but the force was built "
+            f"with dtype='{wanted.name}'; build the model in {wanted.name} (e.g. "
+            f"LennardJones(..., dtype='{wanted.name}')) or leave out dtype= to use the model's"
+        )
+    return wanted
+
+
+def _check_cutoffs(r_cut: CutoffSpec | None) -> None:
+    """Refuse a non-positive or non-numeric cutoff at construction, naming the key."""
+    if r_cut is None:
+        return
+    items = r_cut.items() if isinstance(r_cut, Mapping) else [(None, r_cut)]
+    for key, value in items:
+        where = "r_cut" if key is None else f"r_cut[{key!r}]"
+        if key is not None and not (isinstance(key, tuple) and len(key) == 2):
+            raise ConfigurationError(f"r_cut keys must be pairs of type names like ('A', 'B'), got {key!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as err:
+            raise ConfigurationError(f"{where} must be a number, got {value!r}") from err
+        if not number > 0 or number == float("inf"):
+            raise ConfigurationError(f"{where} must be a positive, finite cutoff [length], got {value!r}")
 
 
 class TensorFlowForce(hoomd.md.force.Custom):
@@ -55,7 +89,13 @@ class TensorFlowForce(hoomd.md.force.Custom):
         dtype: Dtype the model computes in (``"float64"`` or ``"float32"``). Default:
             the model's ``compute_dtype`` (Keras) or ``dtype`` attribute, else float64.
         jit_compile: Compile the step with XLA: ``True``, ``False`` or ``"auto"``
-            (try XLA, fall back to a plain graph with a warning).
+            (try XLA, fall back to a plain graph with a warning where XLA cannot
+            compile the model).
+        layout: How a pair model sees its pairs: ``"dense"`` (the (N, K) neighbor
+            table, each pair from both sides, reductions and no scatter: fastest
+            for cheap analytic models), ``"pairs"`` (each pair once, scattered:
+            fastest for neural networks) or ``"auto"`` (time both on the first step
+            and keep the faster; see the `layout` loggable).
 
     Example::
 
@@ -65,8 +105,9 @@ class TensorFlowForce(hoomd.md.force.Custom):
 
     Particle positions reach TensorFlow without a copy when HOOMD's buffer is 64-byte
     aligned and through one persistent aligned staging buffer otherwise (see
-    `input_path`). Pairs are rebuilt only when HOOMD rebuilds its neighbor list.
-    Forces with energies, and virials, are written back with one copy each.
+    `input_path`). The neighbor table (or pair list) is rebuilt only when HOOMD
+    rebuilds its neighbor list. Forces with energies, and virials, are written back
+    with one copy each.
     """
 
     def __init__(
@@ -78,6 +119,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
         many_body: bool = False,
         dtype: str | tf.DType | None = None,
         jit_compile: bool | str = "auto",
+        layout: str = "auto",
     ) -> None:
         super().__init__(aniso=False)
         if not callable(model):
@@ -95,6 +137,12 @@ class TensorFlowForce(hoomd.md.force.Custom):
             raise ConfigurationError("r_cut is required with a neighbor list, e.g. r_cut=2.5")
         if jit_compile not in (True, False, "auto"):
             raise ConfigurationError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
+        if layout not in (*LAYOUTS, "auto"):
+            raise ConfigurationError(f"layout must be one of {[*LAYOUTS, 'auto']}, got {layout!r}")
+        _check_cutoffs(r_cut)
+        model_types = getattr(model, "types", None)
+        if isinstance(r_cut, Mapping) and isinstance(model_types, (list, tuple)):
+            self._cutoffs(list(model_types), r_cut)  # a missing pair is named now, not at attach
         self._model = model
         self._nlist = nlist
         self._r_cut = r_cut
@@ -103,19 +151,21 @@ class TensorFlowForce(hoomd.md.force.Custom):
         if not self._dtype.is_floating:
             raise ConfigurationError(f"dtype must be a floating-point dtype, got {self._dtype.name}")
         self._jit_compile = jit_compile
+        self._layout = layout
         self._engine: ForceEngine | None = None
         self._release: Callable[[], None] | None = None
 
     # -- HOOMD hooks ----------------------------------------------------------------------
 
-    def _cutoffs(self, types: list[str]) -> dict[tuple[str, str], float]:
-        if self._r_cut is None:
+    def _cutoffs(self, types: list[str], r_cut: CutoffSpec | None = None) -> dict[tuple[str, str], float]:
+        r_cut = self._r_cut if r_cut is None else r_cut
+        if r_cut is None:
             return {}
-        if isinstance(self._r_cut, Mapping):
+        if isinstance(r_cut, Mapping):
             cutoffs = {}
             for a in types:
                 for b in types:
-                    value = self._r_cut.get((a, b), self._r_cut.get((b, a)))
+                    value = r_cut.get((a, b), r_cut.get((b, a)))
                     if value is None:
                         raise ConfigurationError(
                             f"r_cut has no entry for type pair ({a!r}, {b!r}); give every pair of "
@@ -123,31 +173,36 @@ class TensorFlowForce(hoomd.md.force.Custom):
                         )
                     cutoffs[(a, b)] = float(value)
             return cutoffs
-        return {(a, b): float(self._r_cut) for a in types for b in types}
+        return {(a, b): float(r_cut) for a in types for b in types}
 
     def _attach_hook(self) -> None:
         simulation = self._simulation
         gpu = _compat.is_gpu(simulation)
-        engine_class = ForceEngine
         if gpu:
-            from hoomd_mlx.plugin.gpu import GPUForceEngine
+            from hoomd_mlx.plugin.gpu import GPUArrays
 
-            engine_class = GPUForceEngine
+            arrays = GPUArrays()
+        else:
+            arrays = HostArrays()
         types = list(simulation.state.particle_types)
         cutoffs = self._cutoffs(types)
         if self._nlist is not None:
-            self._release = _compat.attach_nlist(self._nlist, simulation)
-            # The storage HOOMD's own pair forces use on this device, so a shared list stays valid.
-            _compat.set_nlist_storage(self._nlist, half=not gpu)
-            _compat.widen_nlist_cutoff(self._nlist, cutoffs)
+            detach = _compat.attach_nlist(self._nlist, simulation)
+            # Full storage: the neighbor table holds both orders of each pair. A native CPU pair
+            # force attached later switches a shared list to half storage; the table mirrors it then.
+            _compat.set_nlist_storage(self._nlist, half=False)
+            widened = _compat.widen_nlist_cutoff(self._nlist, cutoffs)
+            self._release = _compat.releaser(self._nlist, widened, detach)
         super()._attach_hook()
-        self._engine = engine_class(
+        self._engine = ForceEngine(
             self._model,
             many_body=self._many_body,
             dtype=self._dtype,
             jit_compile=self._jit_compile,
             type_names=types,
             cutoffs=cutoffs,
+            layout=self._layout,
+            arrays=arrays,
         )
         self._engine.check_model(simulation.state.N_particles)
 
@@ -163,7 +218,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
         """Evaluate the model and write forces, energies and virials (HOOMD calls this)."""
         engine = self._engine
         if self._nlist is not None:
-            engine.refresh_pairs(self._nlist, self._simulation, timestep)
+            engine.refresh_neighbors(self._nlist, self._simulation, timestep)
         engine.evaluate(self, timestep)
 
     # -- properties and loggables --------------------------------------------------------
@@ -183,6 +238,22 @@ class TensorFlowForce(hoomd.md.force.Custom):
         """tf.DType: The dtype the model computes in."""
         return self._dtype
 
+    @property
+    def timings(self) -> dict[str, float]:
+        """dict: Running totals since attach: steps, virial steps, and seconds [s].
+
+        Keys ``steps``, ``virial_steps``, ``model_seconds`` (the compiled step) and
+        ``force_seconds`` (all of `set_forces`). Differences of two readings time a
+        stretch of a run (``benchmarks/bench_force.py``).
+        """
+        stats = self._engine.stats
+        return {
+            "steps": stats.steps,
+            "virial_steps": stats.virial_steps,
+            "model_seconds": stats.model_seconds,
+            "force_seconds": stats.force_seconds,
+        }
+
     @log(requires_run=True)
     def model_time(self) -> float:
         """float: Seconds per step spent in the compiled model step, averaged over steps [s]."""
@@ -192,12 +263,29 @@ class TensorFlowForce(hoomd.md.force.Custom):
     @log(category="string", requires_run=True)
     def input_path(self) -> str:
         """str: How particle data reached TensorFlow last step: ``"zero-copy"`` or ``"staged"``."""
-        return self._engine._positions.last_path
+        return self._engine.arrays.input_path
 
     @log(requires_run=True)
     def pair_count(self) -> int:
         """int: Pairs in the current neighbor-list build (before the ``r_cut`` mask)."""
         return self._engine.stats.pair_count
+
+    @log(requires_run=True)
+    def step_time(self) -> float:
+        """float: Seconds per step spent in `set_forces`, model included, averaged over steps [s].
+
+        ``step_time - model_time`` is the hand-off: HOOMD's arrays to TensorFlow and back.
+        """
+        stats = self._engine.stats
+        return stats.force_seconds / max(stats.steps, 1)
+
+    @log(category="string", requires_run=True)
+    def layout(self) -> str:
+        """str: The layout the pair model runs in (``"dense"``, ``"pairs"``, ``"many-body"``).
+
+        ``"auto"`` until the first step has timed both.
+        """
+        return self._engine.layout
 
     @log(requires_run=True)
     def pair_builds(self) -> int:

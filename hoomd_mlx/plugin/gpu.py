@@ -5,7 +5,7 @@ arrays through ``__cuda_array_interface__`` (``gpu_local_snapshot``,
 ``gpu_local_force_arrays``, ``gpu_local_nlist_arrays``). TensorFlow reads
 neither that interface nor strided views, so CuPy wraps HOOMD's memory
 (zero-copy), widens the (N, 3) views to whole Scalar4 records, and hands them to
-TensorFlow by DLPack. Pairs are built on the device with CuPy. Results come back
+TensorFlow by DLPack. Neighbor tables and pairs are built on the device with CuPy. Results come back
 to HOOMD's arrays by one device-to-device copy each.
 
 HOOMD works on the default CUDA stream and TensorFlow on its own, so the device
@@ -17,17 +17,16 @@ TensorFlow.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from hoomd_mlx.errors import GPUSupportError
 from hoomd_mlx.plugin import _compat
-from hoomd_mlx.plugin.engine import ForceEngine
-from hoomd_mlx.plugin.pairs import NeighborPairs
+from hoomd_mlx.plugin.engine import HostArrays
 
-__all__ = ["GPUForceEngine", "require_gpu_stack"]
+__all__ = ["GPUArrays", "require_gpu_stack"]
 
 
 def require_gpu_stack() -> Any:
@@ -58,72 +57,73 @@ def _to_tf(cupy_array: Any) -> tf.Tensor:
     return tf.experimental.dlpack.from_dlpack(cupy_array.toDlpack())
 
 
-def _from_tf(cupy: Any, tensor: tf.Tensor) -> Any:
-    return cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(tensor))
+class GPUArrays(HostArrays):
+    """HOOMD's device arrays as CuPy views, handed to TensorFlow on the GPU by DLPack.
 
+    The same interface as `HostArrays`, so `ForceEngine` runs one step path on
+    both devices. Positions are zero-copy when 64-byte aligned (cudaMalloc gives
+    256) and staged through one persistent device buffer otherwise.
+    """
 
-class GPUForceEngine(ForceEngine):
-    """`ForceEngine` whose data stays on the GPU from HOOMD to TensorFlow and back."""
+    gpu = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self) -> None:
+        super().__init__()
         self._cupy = require_gpu_stack()
-        self._xp = self._cupy
-        super().__init__(*args, **kwargs)
+        self.xp = self._cupy
         self._staging = None
+        self._path = ""
+        self.path_counts = {"zero-copy": 0, "staged": 0}
 
-    def _device_tensor(self, array: Any) -> tf.Tensor:
-        """Zero-copy when 64-byte aligned (cudaMalloc gives 256), else one staged device copy."""
-        if array.data.ptr % 64 == 0:
-            self._positions.last_path = "zero-copy"
-            self._positions.counts["zero-copy"] += 1
-            return _to_tf(array)
-        if self._staging is None or self._staging.shape != array.shape:
-            self._staging = self._cupy.empty(array.shape, array.dtype)  # cudaMalloc: aligned
-        self._staging[...] = array
-        self._positions.last_path = "staged"
-        self._positions.counts["staged"] += 1
-        return _to_tf(self._staging)
+    @property
+    def input_path(self) -> str:
+        """str: ``"zero-copy"`` or ``"staged"``: how positions reached TensorFlow last step."""
+        return self._path
 
-    _gpu = True
-
-    def _array(self, hoomd_array: Any) -> Any:
+    def view(self, hoomd_array: Any) -> Any:
+        """The CuPy view of a HOOMD GPU local-access array (no copy)."""
         return _compat.device_array(hoomd_array)
 
-    def _tensors(self, pairs: NeighborPairs) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        self._cupy.cuda.runtime.deviceSynchronize()  # the pairs were built on CuPy's stream
-        return _to_tf(pairs.i), _to_tf(pairs.j), tf.constant(pairs.count, tf.int32)
+    def records(self, view: Any) -> Any:
+        """The (N, 4) Scalar4 device records behind HOOMD's strided (N, 3) view (no copy)."""
+        return _widen(self._cupy, view, 4)
 
-    def evaluate(self, force: Any, timestep: int) -> None:
-        """Compute and write forces, energies and virials, all on the device."""
-        cupy = self._cupy
-        state = force._state
-        with force.gpu_local_force_arrays as arrays, state.gpu_local_snapshot as snap:
-            virial_view = _compat.device_array(arrays.virial)
-            want_virial = _compat.virial_requested(virial_view)
-            particles = snap.particles
-            postype = _widen(cupy, _compat.device_array(particles.position), 4)
-            charges = self._no_charges
-            if self.many_body:
-                charges = _to_tf(cupy.ascontiguousarray(_compat.device_array(particles.charge)))
-            cupy.cuda.runtime.deviceSynchronize()
-            start = time.perf_counter()
-            force_energy, virial, finite = self._run_step(
-                want_virial, self._device_tensor(postype), state.box, charges
-            )
-            ok = bool(finite)
-            elapsed = time.perf_counter() - start
-            if not ok:
-                self._raise_non_finite(
-                    _from_tf(cupy, force_energy).get(),
-                    _from_tf(cupy, virial).get(),
-                    _compat.device_array(particles.tag).get(),
-                    timestep,
-                )
-            target = _widen(cupy, _compat.device_array(arrays.force), 4)
-            target[...] = _from_tf(cupy, force_energy)
-            if want_virial:
-                virial_view[...] = _from_tf(cupy, virial)
-            else:
-                _compat.mark_virial_unused(virial_view)
-            cupy.cuda.runtime.deviceSynchronize()
-        self._count_step(elapsed, want_virial)
+    def address(self, view: Any) -> int:
+        """int: The device address of a view's first element."""
+        return view.data.ptr
+
+    def postype(self, position: Any) -> tf.Tensor:
+        """(N, 4) device tensor of HOOMD's Scalar4 ``(x, y, z, type)`` records."""
+        records = self.records(self.view(position))
+        if records.data.ptr % 64 == 0:
+            self._path = "zero-copy"
+        else:
+            if self._staging is None or self._staging.shape != records.shape:
+                self._staging = self._cupy.empty(records.shape, records.dtype)  # cudaMalloc: aligned
+            self._staging[...] = records
+            records = self._staging
+            self._path = "staged"
+        self.path_counts[self._path] += 1
+        return _to_tf(records)
+
+    def charges(self, charge: Any) -> tf.Tensor:
+        """(N,) device tensor of HOOMD's charges."""
+        return _to_tf(self._cupy.ascontiguousarray(self.view(charge)))
+
+    def tensor(self, array: Any, dtype: tf.DType = tf.int32) -> tf.Tensor:
+        """A device tensor sharing a CuPy array built for the current neighbor-list build."""
+        return _to_tf(self._cupy.ascontiguousarray(array))
+
+    def write(self, target: Any, tensor: tf.Tensor) -> None:
+        """Copy ``tensor`` into a HOOMD device array, device to device."""
+        target[...] = self._cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(tensor))
+
+    def host(self, array: Any) -> np.ndarray:
+        """``array`` (a tensor or CuPy array) as a numpy array."""
+        if isinstance(array, tf.Tensor):
+            return array.numpy()
+        return self._cupy.asnumpy(array)
+
+    def synchronize(self) -> None:
+        """HOOMD works on the default stream and TensorFlow on its own: wait for both."""
+        self._cupy.cuda.runtime.deviceSynchronize()

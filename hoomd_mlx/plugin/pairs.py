@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GROWTH", "NeighborPairs", "bucket_capacity"]
+__all__ = ["GROWTH", "NeighborPairs", "bucket_capacity", "pair_entries"]
 
 GROWTH = 1.25
 """float: Ratio between successive pair-capacity buckets."""
@@ -31,6 +31,26 @@ def bucket_capacity(n_pairs: int, minimum: int = 64) -> int:
     k = math.ceil(math.log(n_pairs / minimum) / math.log(GROWTH))
     capacity = minimum * GROWTH**k
     return int(math.ceil(capacity / 64.0) * 64)
+
+
+def pair_entries(head_list: Any, n_neigh: Any, nlist: Any, *, xp: Any = np) -> tuple[Any, Any]:
+    """Every entry of HOOMD's neighbor list as ``(i, j)`` ``int32`` arrays, in list order.
+
+    Args:
+        head_list: (N,) start of each particle's neighbors in ``nlist``.
+        n_neigh: (N,) number of neighbors of each particle.
+        nlist: flat neighbor indices.
+        xp: Array module of the inputs: ``numpy`` (CPU) or ``cupy`` (GPU).
+    """
+    n = int(n_neigh.shape[0])
+    counts = n_neigh.astype(xp.int64)
+    ends = xp.cumsum(counts)
+    total = int(ends[-1]) if n else 0
+    entry = xp.arange(total, dtype=xp.int64)
+    # The row of every entry, then its position in the flat nlist: head + rank in row.
+    row = xp.searchsorted(ends, entry, side="right") if xp is not np else np.repeat(np.arange(n), counts)
+    flat = head_list.astype(xp.int64)[row] + entry - (ends - counts)[row]
+    return row.astype(xp.int32), nlist[flat].astype(xp.int32)
 
 
 @dataclass(frozen=True)
@@ -78,16 +98,7 @@ class NeighborPairs:
         Returns:
             NeighborPairs: The pairs, ``i < j`` for full lists.
         """
-        n = int(n_neigh.shape[0])
-        counts = n_neigh.astype(xp.int64)
-        ends = xp.cumsum(counts)
-        total = int(ends[-1]) if n else 0
-        entry = xp.arange(total, dtype=xp.int64)
-        # The row of every entry, then its position in the flat nlist: head + rank in row.
-        row = xp.searchsorted(ends, entry, side="right") if xp is not np else np.repeat(np.arange(n), counts)
-        flat = head_list.astype(xp.int64)[row] + entry - (ends - counts)[row]
-        i = row.astype(xp.int32)
-        j = nlist[flat].astype(xp.int32)
+        i, j = pair_entries(head_list, n_neigh, nlist, xp=xp)
         if not half:
             keep = i < j
             i, j = i[keep], j[keep]

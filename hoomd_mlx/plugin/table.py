@@ -1,0 +1,145 @@
+"""HOOMD's neighbor list as a dense (rows, K) table of neighbor indices.
+
+HOOMD stores neighbors per particle: particle ``i``'s neighbors are
+``nlist[head_list[i] : head_list[i] + n_neigh[i]]``. `NeighborTable` lays them
+out as a padded table: row ``i`` holds every neighbor of particle ``i`` (both
+orders of each pair, as HOOMD's *full* storage does), columns past
+``n_neigh[i]`` hold ``i`` itself and are masked. A compiled step then gathers
+neighbor positions row by row and reduces forces, energies and virials along
+the neighbor axis: no scatter.
+
+Rows are the particles that receive forces (the local ones); entries may index
+any particle the positions array holds, so under domain decomposition the
+columns can point at ghosts while rows stay local.
+
+From a *full* list the table is one gather, made where the list lives (numpy on
+the host, CuPy on the GPU). A *half* list (each pair once, as HOOMD's own CPU pair
+forces choose when they share the list) is mirrored first. Widths are padded to
+buckets (geometric steps of `GROWTH`, multiples of 8) so a compiled step sees
+few distinct shapes; tables are rebuilt only when HOOMD rebuilds its list.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hoomd_mlx.plugin.pairs import pair_entries
+
+__all__ = ["GROWTH", "NeighborTable", "bucket_width"]
+
+GROWTH = 1.25
+"""float: Ratio between successive table-width buckets."""
+
+
+def bucket_width(max_neighbors: int, minimum: int = 8) -> int:
+    """int: The smallest bucket ``minimum * GROWTH**k`` (rounded up to 8) holding ``max_neighbors``."""
+    if max_neighbors <= minimum:
+        return minimum
+    k = math.ceil(math.log(max_neighbors / minimum) / math.log(GROWTH))
+    return int(math.ceil(minimum * GROWTH**k / 8.0) * 8)
+
+
+@dataclass(frozen=True)
+class NeighborTable:
+    """Neighbor indices of each row particle, padded to a common width.
+
+    Attributes:
+        neighbors: (R, K) ``int32`` indices of each row's neighbors; entries at or
+            past ``counts[i]`` hold ``i`` (a numpy array, or CuPy on the GPU).
+        counts: (R,) ``int32`` number of real neighbors of each row.
+        entries: Real entries in the table (``counts.sum()``); each pair of
+            particles appears twice, once in each row.
+    """
+
+    neighbors: Any
+    counts: Any
+    entries: int
+
+    @property
+    def width(self) -> int:
+        """int: K, the padded number of columns."""
+        return int(self.neighbors.shape[1])
+
+    @property
+    def rows(self) -> int:
+        """int: R, the number of rows (particles receiving forces)."""
+        return int(self.neighbors.shape[0])
+
+    @classmethod
+    def from_hoomd(
+        cls,
+        head_list: Any,
+        n_neigh: Any,
+        nlist: Any,
+        *,
+        half: bool,
+        width: int = 0,
+        xp: Any = np,
+    ) -> NeighborTable:
+        """Build the table from HOOMD's neighbor-list arrays (read, never copied whole).
+
+        Args:
+            head_list: (R,) start of each particle's neighbors in ``nlist``.
+            n_neigh: (R,) number of neighbors of each particle.
+            nlist: flat neighbor indices.
+            half: Whether the list holds each pair once (HOOMD's half storage).
+            width: Keep at least this width (so buckets only grow).
+            xp: Array module of the inputs (``numpy`` or ``cupy``).
+
+        Returns:
+            NeighborTable: Every neighbor of every row, both orders of each pair.
+        """
+        if half:
+            return cls._from_half(head_list, n_neigh, nlist, width=width, xp=xp)
+        rows = int(n_neigh.shape[0])
+        counts = n_neigh.astype(xp.int32)
+        most = int(counts.max()) if rows else 0
+        k = max(width, bucket_width(most))
+        column = xp.arange(k, dtype=xp.int64)
+        flat = head_list.astype(xp.int64)[:, None] + xp.minimum(column[None, :], max(most - 1, 0))
+        if nlist.shape[0]:
+            flat = xp.minimum(flat, nlist.shape[0] - 1)
+            gathered = nlist[flat].astype(xp.int32)
+        else:
+            gathered = xp.zeros((rows, k), dtype=xp.int32)
+        own = xp.arange(rows, dtype=xp.int32)[:, None]
+        neighbors = xp.where(column[None, :] < counts[:, None], gathered, own)
+        return cls(xp.ascontiguousarray(neighbors), counts, int(counts.sum()))
+
+    @classmethod
+    def _from_half(cls, head_list: Any, n_neigh: Any, nlist: Any, *, width: int, xp: Any) -> NeighborTable:
+        """Mirror a half list: pair (i, j) is stored in row i and in row j."""
+        i, j = pair_entries(head_list, n_neigh, nlist, xp=xp)
+        return cls.from_pairs(i, j, int(n_neigh.shape[0]), width=width, xp=xp)
+
+    @classmethod
+    def from_pairs(cls, i: Any, j: Any, rows: int, *, width: int = 0, xp: Any = np) -> NeighborTable:
+        """The table of unordered pairs ``(i[k], j[k])``, each stored in row i and in row j.
+
+        Only rows below ``rows`` get entries (under domain decomposition ``j`` may
+        be a ghost, which receives no force).
+        """
+        i = xp.asarray(i, dtype=xp.int32)
+        j = xp.asarray(j, dtype=xp.int32)
+        own_j = j < rows
+        row = xp.concatenate([i, j[own_j]])
+        col = xp.concatenate([j, i[own_j]])
+        order = xp.argsort(row, kind="stable")
+        row, col = row[order], col[order]
+        counts = xp.bincount(row, minlength=rows).astype(xp.int32)
+        starts = xp.cumsum(counts) - counts
+        rank = xp.arange(row.shape[0], dtype=xp.int64) - starts[row]
+        k = max(width, bucket_width(int(counts.max()) if rows else 0))
+        neighbors = xp.repeat(xp.arange(rows, dtype=xp.int32)[:, None], k, axis=1)
+        neighbors[row, rank] = col
+        return cls(neighbors, counts, int(row.shape[0]))
+
+    @classmethod
+    def empty(cls, rows: int = 0) -> NeighborTable:
+        """NeighborTable: No neighbors (for many-body models without a neighbor list)."""
+        neighbors = np.repeat(np.arange(rows, dtype=np.int32)[:, None], 8, axis=1)
+        return cls(neighbors, np.zeros(rows, dtype=np.int32), 0)
