@@ -157,7 +157,9 @@ def test_float32_model_close_to_native(hoomd, rng, layout):
     scale = np.abs(native.forces).max()
     assert scale > 1, "no close pairs: the check would be weak"
     np.testing.assert_allclose(ours.forces, native.forces, rtol=0, atol=1e-5 * scale)
-    np.testing.assert_allclose(ours.energies, native.energies, rtol=0, atol=1e-5 * np.abs(native.energies).max())
+    np.testing.assert_allclose(
+        ours.energies, native.energies, rtol=0, atol=1e-5 * np.abs(native.energies).max()
+    )
     w_scale = np.abs(native.virials).max()
     np.testing.assert_allclose(ours.virials, native.virials, rtol=0, atol=1e-5 * w_scale)
 
@@ -282,14 +284,20 @@ def test_per_type_pair_cutoffs_match_native(hoomd, rng):
     for pair, params in LJ_PARAMS.items():
         native.params[pair] = params
         native.r_cut[pair] = cutoffs[pair]
-    ours = TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=cutoffs)
+    ours = TensorFlowForce(
+        LennardJones(LJ_PARAMS, TYPES), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=cutoffs
+    )
     integrate(hoomd, sim, [native, ours])
     sim.run(0)
     sim.always_compute_pressure = True
     sim.run(1)
-    np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-10 * np.abs(native.forces).max())
+    np.testing.assert_allclose(
+        ours.forces, native.forces, rtol=1e-10, atol=1e-10 * np.abs(native.forces).max()
+    )
     np.testing.assert_allclose(ours.energies, native.energies, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(ours.virials, native.virials, rtol=1e-10, atol=1e-10 * np.abs(native.virials).max())
+    np.testing.assert_allclose(
+        ours.virials, native.virials, rtol=1e-10, atol=1e-10 * np.abs(native.virials).max()
+    )
 
 
 def test_auto_layout_picks_one_and_says_which(hoomd, rng):
@@ -468,7 +476,10 @@ def test_model_dtype_disagreeing_with_force_dtype_is_refused(hoomd):
 
     with pytest.raises(ConfigurationError, match=r"computes in float64.*dtype='float32'"):
         TensorFlowForce(
-            LennardJones(LJ_PARAMS, TYPES), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, dtype="float32"
+            LennardJones(LJ_PARAMS, TYPES),
+            nlist=hoomd.md.nlist.Cell(buffer=0.4),
+            r_cut=R_CUT,
+            dtype="float32",
         )
 
 
@@ -539,8 +550,9 @@ def test_model_error_inside_the_step_surfaces_instead_of_switching_xla_off(hoomd
     sim = make_simulation(hoomd, pos, types, box)
     force = TensorFlowForce(fails_on_real_systems, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)
     integrate(hoomd, sim, [force])
-    with caplog.at_level("WARNING", logger="hoomd_mlx.plugin.engine"), pytest.raises(
-        ModelOutputError, match="refuses more than 100 pairs"
+    with (
+        caplog.at_level("WARNING", logger="hoomd_mlx.plugin.engine"),
+        pytest.raises(ModelOutputError, match="refuses more than 100 pairs"),
     ):
         sim.run(1)
     assert "XLA cannot compile" not in caplog.text
