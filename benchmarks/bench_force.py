@@ -100,16 +100,60 @@ def timed_run(hoomd, frame, force, *, steps: int, warmup: int, virial: bool) -> 
         after = force.timings
         n = after["steps"] - before["steps"]
         model = 1e3 * (after["model_seconds"] - before["model_seconds"]) / n
-        set_forces = 1e3 * (after["force_seconds"] - before["force_seconds"]) / n
+        evaluate = 1e3 * (after["force_seconds"] - before["force_seconds"]) / n
+        table = 1e3 * (after["neighbor_seconds"] - before["neighbor_seconds"]) / n
+        nlist = 1e3 * (after["nlist_seconds"] - before["nlist_seconds"]) / n
         row.update(
             model_ms=model,
-            handoff_ms=set_forces - model,
-            hoomd_ms=row["ms_per_step"] - set_forces,
+            handoff_ms=evaluate - model,
+            table_ms=table,
+            nlist_ms=nlist,
+            hoomd_ms=row["ms_per_step"] - evaluate - table,
             layout=force.layout,
             input_path=force.input_path,
             virial_steps=after["virial_steps"] - before["virial_steps"],
         )
     return row
+
+
+def nlist_cost(hoomd, frame, *, steps: int, warmup: int, half: bool) -> float:
+    """ms per step that a second neighbor list (half or full storage) adds to a native LJ run.
+
+    The list is updated every step by a custom force, as `TensorFlowForce` updates its own:
+    this is HOOMD's share of the cost of the storage the force asks for.
+    """
+    from hoomd_mlx.plugin import _compat
+
+    class UpdatesList(hoomd.md.force.Custom):
+        def __init__(self, nlist):
+            super().__init__()
+            self.nlist = nlist
+
+        def _attach_hook(self):
+            self.nlist._attach(self._simulation)
+            _compat.set_nlist_storage(self.nlist, half=half)
+            self.nlist.r_cut[("A", "A")] = self.nlist.r_cut[("A", "B")] = self.nlist.r_cut[("B", "B")] = R_CUT
+            super()._attach_hook()
+
+        def set_forces(self, timestep):
+            _compat.update_nlist(self.nlist, timestep)
+
+    def ms(extra: bool) -> float:
+        force = native_force(hoomd)
+        sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=2)
+        sim.create_state_from_snapshot(frame)
+        forces = [force, UpdatesList(hoomd.md.nlist.Cell(buffer=BUFFER))] if extra else [force]
+        method = hoomd.md.methods.ConstantVolume(
+            filter=hoomd.filter.All(), thermostat=hoomd.md.methods.thermostats.Bussi(kT=KT)
+        )
+        sim.operations.integrator = hoomd.md.Integrator(dt=DT, forces=forces, methods=[method])
+        sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=KT)
+        sim.run(warmup)
+        start = time.perf_counter()
+        sim.run(steps)
+        return 1e3 * (time.perf_counter() - start) / steps
+
+    return ms(True) - ms(False)
 
 
 def steps_for(n: int, scale: float) -> int:
@@ -140,6 +184,11 @@ def worker(args: argparse.Namespace) -> None:
                     run = timed_run(hoomd, frame, force, steps=steps, warmup=warmup, virial=virial)
                     tf_runs[dtype].append(run)
             native_sps = np.array([r["steps_per_s"] for r in native_runs])
+            list_cost = {}
+            if args.tf_threads == 2 and virial:  # HOOMD's own work: measured once per N
+                for half in (True, False):
+                    key = "half" if half else "full"
+                    list_cost[key] = nlist_cost(hoomd, frame, steps=steps, warmup=warmup, half=half)
             for dtype, runs in tf_runs.items():
                 tf_sps = np.array([r["steps_per_s"] for r in runs])
                 ratios = tf_sps / native_sps
@@ -160,9 +209,11 @@ def worker(args: argparse.Namespace) -> None:
                     "input_path": runs[-1]["input_path"],
                     "virial_steps": runs[-1]["virial_steps"],
                 }
-                for key in ("model_ms", "handoff_ms", "hoomd_ms"):
+                for key in ("model_ms", "handoff_ms", "table_ms", "nlist_ms", "hoomd_ms"):
                     case[key] = float(np.mean([r[key] for r in runs]))
                 case["native_ms"] = float(np.mean([r["ms_per_step"] for r in native_runs]))
+                if list_cost:
+                    case["extra_nlist_ms"] = list_cost
                 print(json.dumps(case), flush=True)
 
 
@@ -177,7 +228,7 @@ def _fmt(values: list[float]) -> str:
 def table(cases: list[dict]) -> str:
     lines = [
         "| N | virials | dtype | TF threads | native steps/s | TF steps/s | TF/native | "
-        "per step: HOOMD / model / hand-off ms | layout |",
+        "per step, ms: HOOMD (of which its neighbor list) / table / model / hand-off | layout |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in sorted(cases, key=lambda c: (c["N"], not c["virial_every_step"], c["dtype"], -c["tf_threads"])):
@@ -185,7 +236,8 @@ def table(cases: list[dict]) -> str:
             f"| {c['N']} | {'every step' if c['virial_every_step'] else 'none'} | {c['dtype']} | "
             f"{c['tf_threads']} | {_fmt(c['native_steps_per_s'])} | {_fmt(c['tf_steps_per_s'])} | "
             f"{c['ratio_mean']:.2f} ± {c['ratio_std']:.2f} | "
-            f"{c['hoomd_ms']:.2f} / {c['model_ms']:.2f} / {c['handoff_ms']:.2f} | {c['layout']} |"
+            f"{c['hoomd_ms']:.2f} ({c['nlist_ms']:.2f}) / {c['table_ms']:.2f} / {c['model_ms']:.2f} / "
+            f"{c['handoff_ms']:.2f} | {c['layout']} |"
         )
     return "\n".join(lines)
 
@@ -234,6 +286,13 @@ def main() -> None:
 
     import hoomd
     import tensorflow as tf
+
+    costs = [c for c in cases if "extra_nlist_ms" in c and c["dtype"] == args.dtypes[0]]
+    if costs:
+        print("\n| N | a second neighbor list costs HOOMD, ms per step: half storage | full storage |")
+        print("|---|---|---|")
+        for c in costs:
+            print(f"| {c['N']} | {c['extra_nlist_ms']['half']:.2f} | {c['extra_nlist_ms']['full']:.2f} |")
 
     report = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",

@@ -113,11 +113,15 @@ def test_virial_on_the_steps_hoomd_asks_for_it(hoomd, rng):
     assert stats.virial_steps <= 12  # the 10 logged steps (and at most the first)
 
 
-def test_npt_follows_native(hoomd, rng):
+@pytest.mark.parametrize("layout", ["dense", "pairs"])
+def test_npt_follows_native(hoomd, rng, layout):
     """MTK barostat needs the virial every step: box and positions track native LJ."""
     pos, types, box = _fluid(hoomd, rng, n_side=6)
     volumes = []
-    for factory in (lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)), lambda: tf_force(hoomd)):
+    for factory in (
+        lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)),
+        lambda: tf_force(hoomd, layout=layout),
+    ):
         sim = make_simulation(hoomd, pos, types, box)
         integrator = hoomd.md.Integrator(dt=0.002, forces=[factory()])
         integrator.methods.append(
@@ -206,7 +210,10 @@ def test_trajectory_follows_native_through_particle_sorts(hoomd, rng):
     """
     pos, types, box = _fluid(hoomd, rng)
     finals = []
-    for force_factory in (lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)), lambda: tf_force(hoomd)):
+    for force_factory in (
+        lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)),
+        lambda: tf_force(hoomd, layout="dense"),
+    ):
         sim = make_simulation(hoomd, pos, types, box)
         sim.operations.tuners[0].trigger = hoomd.trigger.Periodic(10)
         integrate(hoomd, sim, [force_factory()], dt=0.002)
@@ -233,7 +240,7 @@ def test_nve_energy_drift_within_native(hoomd, rng):
     pos, types, box = _fluid(hoomd, rng, n_side=7)
     steps = 10_000
     native = _drift(hoomd, pos, types, box, native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4), "shift"), steps)
-    ours = _drift(hoomd, pos, types, box, tf_force(hoomd, mode="shift"), steps)
+    ours = _drift(hoomd, pos, types, box, tf_force(hoomd, mode="shift", layout="dense"), steps)
     assert ours <= 1.5 * native, f"energy drift per particle: TF {ours:.3g}, native {native:.3g}"
 
 

@@ -164,3 +164,15 @@ def test_many_body_on_the_neighbor_table_matches_brute_force(rng):
     np.testing.assert_allclose(fe.numpy()[:, 3], energy, rtol=1e-10, atol=1e-12)
     total = virial.numpy().sum(0)
     np.testing.assert_allclose(total, [w[a, b] for a, b in VIRIAL_INDEX], rtol=1e-10, atol=1e-9)
+
+
+def test_pair_mlp_computes_in_float64_when_asked():
+    from hoomd_mlx.coupling import PairMLP
+
+    mlp = PairMLP(2, R_CUT, dtype="float64")
+    mlp.build()
+    r = tf.constant([[1.0, 0.2, 0.0], [0.0, 1.5, 0.3]], tf.float64)
+    t = tf.constant([0, 1], tf.int32)
+    e = mlp(r, t, t[::-1])
+    assert e.dtype == tf.float64
+    assert all(w.dtype == tf.float64 for w in mlp.weights)

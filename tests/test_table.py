@@ -51,7 +51,7 @@ def test_width_only_grows_and_is_bucketed():
     assert table.width == 64
     assert bucket_width(0) == 8
     for k in (9, 50, 81, 300):
-        assert k <= bucket_width(k) <= 1.25 * k + 8
+        assert k <= bucket_width(k) < k + 8
         assert bucket_width(k) % 8 == 0
 
 

@@ -159,9 +159,10 @@ class PairMLP(keras.Model):
         self.n_basis = int(n_basis)
         self.embedding_width = int(embedding)
         self.sigma0 = float(sigma0)
-        self.embed = keras.layers.Embedding(self.n_types, self.embedding_width)
-        self.layers_ = [keras.layers.Dense(h, activation="silu") for h in self.hidden]
-        self.out = keras.layers.Dense(1)
+        policy = self.dtype_policy  # sublayers compute in the model's dtype (float64 too)
+        self.embed = keras.layers.Embedding(self.n_types, self.embedding_width, dtype=policy)
+        self.layers_ = [keras.layers.Dense(h, activation="silu", dtype=policy) for h in self.hidden]
+        self.out = keras.layers.Dense(1, dtype=policy)
         self.centers = np.linspace(0.0, self.r_cut, self.n_basis)
         self.width = self.r_cut / self.n_basis
 

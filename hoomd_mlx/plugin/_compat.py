@@ -27,6 +27,7 @@ __all__ = [
     "nlist_arrays",
     "nlist_build_count",
     "nlist_cutoffs",
+    "num_ranks",
     "particle_arrays",
     "releaser",
     "restore_nlist_cutoffs",
@@ -59,6 +60,11 @@ def is_gpu(simulation: Any) -> bool:
     """bool: Whether ``simulation`` runs on a ``hoomd.device.GPU``."""
     hoomd = import_hoomd()
     return isinstance(simulation.device, hoomd.device.GPU)
+
+
+def num_ranks(simulation: Any) -> int:
+    """int: MPI ranks the simulation's domain is decomposed over (1 without MPI)."""
+    return int(simulation.device.communicator.num_ranks)
 
 
 def attach_nlist(nlist: Any, simulation: Any) -> Callable[[], None]:

@@ -63,6 +63,8 @@ class StepStats:
         self.virial_steps = 0
         self.model_seconds = 0.0
         self.force_seconds = 0.0
+        self.neighbor_seconds = 0.0
+        self.nlist_seconds = 0.0
         self.pair_builds = 0
         self.pair_count = 0
         self.widths: set[int] = set()
@@ -238,7 +240,9 @@ class ForceEngine:
 
     def refresh_neighbors(self, nlist: Any, simulation: Any, timestep: int) -> None:
         """Rebuild the neighbor table (or pairs) if HOOMD rebuilt its neighbor list."""
+        started = time.perf_counter()
         _compat.update_nlist(nlist, timestep)
+        self.stats.nlist_seconds += time.perf_counter() - started
         key = (
             _compat.nlist_build_count(nlist),
             _compat.run_identity(simulation),
@@ -246,6 +250,7 @@ class ForceEngine:
         )
         if key == self._nlist_key:
             return
+        started = time.perf_counter()
         want_pairs, want_table = self._needs()
         view, xp = self.arrays.view, self.arrays.xp
         with _compat.nlist_arrays(nlist, simulation, gpu=self.arrays.gpu) as arrays:
@@ -262,6 +267,7 @@ class ForceEngine:
             self._neighbor_args = self._tensors_of(self._pairs, self._table)
         self._nlist_key = key
         stats = self.stats
+        stats.neighbor_seconds += time.perf_counter() - started
         stats.pair_builds += 1
         stats.pair_count = self._pairs.count if want_pairs else self._table.entries // 2
         if want_table and self._table.width not in stats.widths:

@@ -177,6 +177,14 @@ class TensorFlowForce(hoomd.md.force.Custom):
 
     def _attach_hook(self) -> None:
         simulation = self._simulation
+        ranks = _compat.num_ranks(simulation)
+        if ranks > 1:
+            # Neighbors may be ghosts, which this force does not read yet: its forces would be wrong.
+            raise ConfigurationError(
+                f"TensorFlowForce does not support MPI domain decomposition yet (this simulation runs on "
+                f"{ranks} ranks): run it on one rank (without mpirun, or with "
+                "hoomd.communicator.Communicator(ranks_per_partition=1) for independent replicas)"
+            )
         gpu = _compat.is_gpu(simulation)
         if gpu:
             from hoomd_mlx.plugin.gpu import GPUArrays
@@ -242,9 +250,12 @@ class TensorFlowForce(hoomd.md.force.Custom):
     def timings(self) -> dict[str, float]:
         """dict: Running totals since attach: steps, virial steps, and seconds [s].
 
-        Keys ``steps``, ``virial_steps``, ``model_seconds`` (the compiled step) and
-        ``force_seconds`` (all of `set_forces`). Differences of two readings time a
-        stretch of a run (``benchmarks/bench_force.py``).
+        Keys ``steps``, ``virial_steps``, ``model_seconds`` (the compiled step),
+        ``force_seconds`` (the evaluation: HOOMD's arrays to TensorFlow, the step, and
+        back), ``nlist_seconds`` (HOOMD updating its neighbor list for this force) and
+        ``neighbor_seconds`` (rebuilding the neighbor table from HOOMD's list, after
+        HOOMD rebuilt it). Differences of two readings time a stretch of
+        a run (``benchmarks/bench_force.py``).
         """
         stats = self._engine.stats
         return {
@@ -252,6 +263,8 @@ class TensorFlowForce(hoomd.md.force.Custom):
             "virial_steps": stats.virial_steps,
             "model_seconds": stats.model_seconds,
             "force_seconds": stats.force_seconds,
+            "neighbor_seconds": stats.neighbor_seconds,
+            "nlist_seconds": stats.nlist_seconds,
         }
 
     @log(requires_run=True)

@@ -15,8 +15,8 @@ columns can point at ghosts while rows stay local.
 From a *full* list the table is one gather, made where the list lives (numpy on
 the host, CuPy on the GPU). A *half* list (each pair once, as HOOMD's own CPU pair
 forces choose when they share the list) is mirrored first. Widths are padded to
-buckets (geometric steps of `GROWTH`, multiples of 8) so a compiled step sees
-few distinct shapes; tables are rebuilt only when HOOMD rebuilds its list.
+multiples of 8 and only grow, so a compiled step sees few distinct shapes;
+tables are rebuilt only when HOOMD rebuilds its list.
 """
 
 from __future__ import annotations
@@ -29,18 +29,17 @@ import numpy as np
 
 from hoomd_mlx.plugin.pairs import pair_entries
 
-__all__ = ["GROWTH", "NeighborTable", "bucket_width"]
-
-GROWTH = 1.25
-"""float: Ratio between successive table-width buckets."""
+__all__ = ["NeighborTable", "bucket_width"]
 
 
-def bucket_width(max_neighbors: int, minimum: int = 8) -> int:
-    """int: The smallest bucket ``minimum * GROWTH**k`` (rounded up to 8) holding ``max_neighbors``."""
-    if max_neighbors <= minimum:
-        return minimum
-    k = math.ceil(math.log(max_neighbors / minimum) / math.log(GROWTH))
-    return int(math.ceil(minimum * GROWTH**k / 8.0) * 8)
+def bucket_width(max_neighbors: int, step: int = 8) -> int:
+    """int: ``max_neighbors`` rounded up to a multiple of ``step`` (at least ``step``).
+
+    Fine steps keep the padding small (every padded column costs as much as a real
+    one); widths only grow during a run (see ``width`` in `NeighborTable.from_hoomd`),
+    so the compiled step is rebuilt a few times at most.
+    """
+    return max(step, int(math.ceil(max_neighbors / step)) * step)
 
 
 @dataclass(frozen=True)
@@ -97,18 +96,18 @@ class NeighborTable:
             return cls._from_half(head_list, n_neigh, nlist, width=width, xp=xp)
         rows = int(n_neigh.shape[0])
         counts = n_neigh.astype(xp.int32)
-        most = int(counts.max()) if rows else 0
-        k = max(width, bucket_width(most))
-        column = xp.arange(k, dtype=xp.int64)
-        flat = head_list.astype(xp.int64)[:, None] + xp.minimum(column[None, :], max(most - 1, 0))
-        if nlist.shape[0]:
-            flat = xp.minimum(flat, nlist.shape[0] - 1)
-            gathered = nlist[flat].astype(xp.int32)
-        else:
-            gathered = xp.zeros((rows, k), dtype=xp.int32)
+        k = max(width, bucket_width(int(counts.max()) if rows else 0))
+        column = xp.arange(k, dtype=xp.int32)
         own = xp.arange(rows, dtype=xp.int32)[:, None]
+        if not nlist.shape[0]:
+            return cls(xp.repeat(own, k, axis=1), counts, 0)
+        # Row i's slots head[i] .. head[i] + K - 1 (int32 indices: one pass at half the bytes);
+        # slots past n_neigh[i] hold the next row's neighbors or stale values, masked below.
+        index_type = xp.int32 if nlist.shape[0] < 2**31 - k else xp.int64
+        flat = head_list.astype(index_type)[:, None] + column.astype(index_type)[None, :]
+        gathered = xp.take(nlist, flat, mode="clip").astype(xp.int32, copy=False)
         neighbors = xp.where(column[None, :] < counts[:, None], gathered, own)
-        return cls(xp.ascontiguousarray(neighbors), counts, int(counts.sum()))
+        return cls(neighbors, counts, int(counts.sum()))
 
     @classmethod
     def _from_half(cls, head_list: Any, n_neigh: Any, nlist: Any, *, width: int, xp: Any) -> NeighborTable:

@@ -1,0 +1,109 @@
+"""TensorFlowForce steps/s at two revisions of this repository, in the setting of ``bench_force.py``.
+
+Each revision is checked out into a temporary git worktree and timed in its own
+process (PYTHONPATH pointing at that checkout), alternating revisions
+``--repeats`` times so that drift of the machine's speed hits both alike. The
+timed run is the TF half of ``bench_force.py``: the two-type LJ mixture from a
+jittered lattice, Bussi NVT, float64, virials every step, default settings of
+each revision's `TensorFlowForce`.
+
+Usage::
+
+    python3 benchmarks/before_after.py --revs 91349dd HEAD
+
+Writes ``benchmarks/results/before_after.json`` and prints a Markdown table
+(mean ± standard deviation of steps/s over the repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "before_after.json"
+
+CHILD = """
+import os, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, {bench!r})
+import hoomd
+import hoomd_mlx
+assert hoomd_mlx.__file__.startswith({tree!r}), hoomd_mlx.__file__  # the revision under test
+from bench_force import BUFFER, DT, KT, PARAMS, R_CUT, lattice_snapshot
+from hoomd_mlx import TensorFlowForce
+from hoomd_mlx.coupling import LennardJones
+
+n, steps = {n}, {steps}
+sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=2)
+sim.create_state_from_snapshot(lattice_snapshot(n))
+model = LennardJones(PARAMS, ["A", "B"])
+force = TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=BUFFER), r_cut=R_CUT)
+method = hoomd.md.methods.ConstantVolume(
+    filter=hoomd.filter.All(), thermostat=hoomd.md.methods.thermostats.Bussi(kT=KT)
+)
+sim.operations.integrator = hoomd.md.Integrator(dt=DT, forces=[force], methods=[method])
+sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=KT)
+sim.always_compute_pressure = True
+sim.run(max(5, steps // 5))
+start = time.perf_counter()
+sim.run(steps)
+print("STEPS_PER_S", steps / (time.perf_counter() - start))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--revs", nargs="*", default=["91349dd", "HEAD"])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[512, 4096, 32768])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args()
+    repo = HERE.parent
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {}
+        for rev in args.revs:
+            tree = Path(tmp) / rev.replace("/", "_")
+            subprocess.run(
+                ["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev], check=True
+            )
+            trees[rev] = tree
+        try:
+            for n in args.sizes:
+                steps = max(10, int(400 * 4096 / n))
+                runs = {rev: [] for rev in args.revs}
+                for _ in range(args.repeats):
+                    for rev, tree in trees.items():
+                        code = CHILD.format(bench=str(HERE), tree=str(tree), n=n, steps=steps)
+                        env = dict(os.environ, PYTHONPATH=str(tree))
+                        out = subprocess.run(
+                            [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+                        ).stdout
+                        runs[rev].append(float(out.split("STEPS_PER_S")[-1]))
+                for rev in args.revs:
+                    rows.append({"N": n, "rev": rev, "steps": steps, "tf_steps_per_s": runs[rev]})
+                    print(json.dumps(rows[-1]), flush=True)
+        finally:
+            for tree in trees.values():
+                subprocess.run(
+                    ["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], check=False
+                )
+    import numpy as np
+
+    Path(args.output).write_text(
+        json.dumps({"setting": "bench_force.py mixture, f64, virials", "rows": rows}, indent=2)
+    )
+    print("\n| N | revision | TF steps/s |\n|---|---|---|")
+    for r in rows:
+        v = np.asarray(r["tf_steps_per_s"])
+        print(f"| {r['N']} | {r['rev']} | {v.mean():.1f} ± {v.std(ddof=1):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
