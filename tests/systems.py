@@ -80,3 +80,13 @@ def brute_force_lj(pos, types, box, r_cut):
             energy[j] += e / 2
             virial += np.outer(d[j], f_j)
     return forces, energy, virial
+
+
+def hoomd_lists(neighbors, gap=2):
+    """HOOMD-style (head_list, n_neigh, nlist) with ``gap`` unused (garbage) slots after each row."""
+    heads, flat = [], []
+    for row in neighbors:
+        heads.append(len(flat))
+        flat.extend(list(row) + [999] * gap)
+    n_neigh = np.array([len(r) for r in neighbors], dtype=np.uint32)
+    return np.array(heads, dtype=np.uint64), n_neigh, np.array(flat, dtype=np.uint32)

@@ -1,17 +1,8 @@
 import numpy as np
 import pytest
+from systems import hoomd_lists as _flat
 
 from hoomd_mlx.plugin.pairs import NeighborPairs, bucket_capacity
-
-
-def _flat(neighbors, gap=2):
-    """HOOMD-style arrays with ``gap`` unused slots after each row."""
-    heads, flat = [], []
-    for row in neighbors:
-        heads.append(len(flat))
-        flat.extend(row + [999] * gap)
-    n_neigh = np.array([len(r) for r in neighbors], dtype=np.uint32)
-    return np.array(heads, dtype=np.uint64), n_neigh, np.array(flat, dtype=np.uint32)
 
 
 def test_half_list_pairs():

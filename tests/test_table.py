@@ -1,17 +1,8 @@
 import numpy as np
 import pytest
+from systems import hoomd_lists as _flat
 
 from hoomd_mlx.plugin.table import NeighborTable, bucket_width
-
-
-def _flat(neighbors, gap=2):
-    """HOOMD-style arrays with ``gap`` unused (garbage) slots after each row."""
-    heads, flat = [], []
-    for row in neighbors:
-        heads.append(len(flat))
-        flat.extend(row + [999] * gap)
-    n_neigh = np.array([len(r) for r in neighbors], dtype=np.uint32)
-    return np.array(heads, dtype=np.uint64), n_neigh, np.array(flat, dtype=np.uint32)
 
 
 def _rows(table):

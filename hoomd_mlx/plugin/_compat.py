@@ -23,6 +23,7 @@ __all__ = [
     "host_array",
     "import_hoomd",
     "is_gpu",
+    "local_count",
     "mark_virial_unused",
     "nlist_arrays",
     "nlist_build_count",
@@ -65,6 +66,11 @@ def is_gpu(simulation: Any) -> bool:
 def num_ranks(simulation: Any) -> int:
     """int: MPI ranks the simulation's domain is decomposed over (1 without MPI)."""
     return int(simulation.device.communicator.num_ranks)
+
+
+def local_count(simulation: Any) -> int:
+    """int: Particles this rank owns (all of them on one rank), ghosts not counted."""
+    return int(simulation.state._cpp_sys_def.getParticleData().getN())
 
 
 def attach_nlist(nlist: Any, simulation: Any) -> Callable[[], None]:

@@ -82,6 +82,20 @@ class AlignedStaging:
         np.copyto(self._array, source)
         return self._tensor
 
+    def stage_padded(self, source: np.ndarray, rows: int) -> tf.Tensor:
+        """Copy ``source`` into the first rows of a (``rows``, ...) buffer; return its tensor.
+
+        The rows past ``source`` keep what they held (zeros at first): a compiled step
+        that reads only the rows it is told about sees one shape while the row count
+        changes (particles plus ghosts under domain decomposition).
+        """
+        shape = (rows, *source.shape[1:])
+        if self._array is None or self._array.shape != shape or self._array.dtype != source.dtype:
+            self._allocate(shape, source.dtype)
+            self._array[...] = 0
+        np.copyto(self._array[: source.shape[0]], source)
+        return self._tensor
+
     @property
     def array(self) -> np.ndarray | None:
         """numpy.ndarray: The staging buffer itself (None before the first `stage`)."""

@@ -23,14 +23,14 @@ import tensorflow as tf
 
 from hoomd_mlx.errors import ModelOutputError, NonFiniteForceError
 from hoomd_mlx.plugin import _compat
-from hoomd_mlx.plugin.buffers import TensorBridge, full_rows
+from hoomd_mlx.plugin.buffers import AlignedStaging, TensorBridge, full_rows
 from hoomd_mlx.plugin.contract import (
     ManyBodyInputs,
     check_many_body_output,
     check_pair_output,
     check_pair_symmetry,
 )
-from hoomd_mlx.plugin.pairs import NeighborPairs
+from hoomd_mlx.plugin.pairs import NeighborPairs, bucket_capacity
 from hoomd_mlx.plugin.step import LAYOUTS, make_step
 from hoomd_mlx.plugin.table import NeighborTable
 
@@ -83,6 +83,7 @@ class HostArrays:
     def __init__(self) -> None:
         self.positions = TensorBridge()
         self._charges = TensorBridge()
+        self._padded = AlignedStaging()
 
     @property
     def input_path(self) -> str:
@@ -109,13 +110,18 @@ class HostArrays:
         """(N,) tensor of HOOMD's charges."""
         return self._charges(self.view(charge))
 
+    def padded_postype(self, position_with_ghost: Any, rows: int) -> tf.Tensor:
+        """(rows, 4) tensor: local and ghost records first, then padding (one staged copy)."""
+        self.positions.last_path = "staged"
+        return self._padded.stage_padded(self.records(self.view(position_with_ghost)), rows)
+
     def tensor(self, array: Any, dtype: tf.DType = tf.int32) -> tf.Tensor:
         """A tensor holding ``array`` (built once per neighbor-list build)."""
         return tf.constant(array, dtype)
 
-    def write(self, target: Any, tensor: tf.Tensor) -> None:
-        """Copy ``tensor`` into a HOOMD array view."""
-        np.copyto(target, tensor.numpy())
+    def write(self, target: Any, tensor: tf.Tensor, rows: int) -> None:
+        """Copy the first ``rows`` rows of ``tensor`` into a HOOMD array view."""
+        np.copyto(target[:rows], tensor.numpy()[:rows])
 
     def host(self, array: Any) -> np.ndarray:
         """``array`` as a numpy array (for error messages)."""
@@ -139,6 +145,11 @@ class ForceEngine:
         layout: ``"dense"``, ``"pairs"`` or ``"auto"`` (time both on the first
             step and keep the faster); pair models only.
         arrays: Where the data lives (`HostArrays`, or the GPU's).
+        decomposed: Whether HOOMD decomposes the domain over MPI ranks: rows are
+            then the rank's local particles and neighbors may be ghosts; both
+            are padded to capacities that only grow, so the compiled step keeps its
+            shapes while their numbers change. ``layout="auto"`` means
+            ``"dense"`` then (no timing that could differ between ranks).
     """
 
     def __init__(
@@ -152,6 +163,7 @@ class ForceEngine:
         cutoffs: dict[tuple[str, str], float],
         layout: str = "auto",
         arrays: Any = None,
+        decomposed: bool = False,
     ) -> None:
         self.model = model
         self.many_body = many_body
@@ -161,6 +173,11 @@ class ForceEngine:
         self._jit = jit_compile
         self._steps: dict[tuple[str, bool], Any] = {}
         self.layout = "many-body" if many_body else layout
+        self.decomposed = decomposed
+        if decomposed and self.layout == "auto":
+            self.layout = "dense"
+        self._row_capacity = 0
+        self._particle_capacity = 0
         n_types = len(type_names)
         table = np.zeros((n_types, n_types))
         for (a, b), r_cut in cutoffs.items():
@@ -264,6 +281,9 @@ class ForceEngine:
                 self._table = NeighborTable.from_hoomd(
                     head, counts, flat, half=half, width=self._table.width, xp=xp
                 )
+                if self.decomposed:
+                    self._row_capacity = max(self._row_capacity, bucket_capacity(self._table.rows))
+                    self._table = self._table.padded_rows(self._row_capacity, xp=xp)
             self._neighbor_args = self._tensors_of(self._pairs, self._table)
         self._nlist_key = key
         stats = self.stats
@@ -357,15 +377,22 @@ class ForceEngine:
             want_virial = _compat.virial_requested(virial_view)
             box = self._box_tensor(state.box)
             charges = arrays.charges(particles.charge) if self.many_body else self._no_charges
+            n_local = virial_view.shape[0]
+            if self.decomposed:
+                with_ghosts = particles.position_with_ghost
+                self._particle_capacity = max(
+                    self._particle_capacity, self._row_capacity, bucket_capacity(with_ghosts.shape[0])
+                )
+
+                def postype() -> tf.Tensor:
+                    return arrays.padded_postype(with_ghosts, self._particle_capacity)
+            else:
+
+                def postype() -> tf.Tensor:
+                    return arrays.postype(particles.position)
 
             def args_of() -> tuple:
-                return (
-                    arrays.postype(particles.position),
-                    box,
-                    charges,
-                    *self._neighbor_args,
-                    *self._constants,
-                )
+                return (postype(), box, charges, *self._neighbor_args, *self._constants)
 
             arrays.synchronize()
             if self.layout == "auto":
@@ -379,14 +406,14 @@ class ForceEngine:
             del args  # views of HOOMD memory must not outlive the block
             if not ok:
                 self._raise_non_finite(
-                    arrays.host(force_energy),
-                    arrays.host(virial),
+                    arrays.host(force_energy)[:n_local],
+                    arrays.host(virial)[:n_local],
                     arrays.host(arrays.view(particles.tag)),
                     timestep,
                 )
-            arrays.write(self._force_records(out)[: force_energy.shape[0]], force_energy)
+            arrays.write(self._force_records(out), force_energy, n_local)
             if want_virial:
-                arrays.write(virial_view[: virial.shape[0]], virial)
+                arrays.write(virial_view, virial, n_local)
             else:
                 _compat.mark_virial_unused(virial_view)
             arrays.synchronize()

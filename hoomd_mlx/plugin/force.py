@@ -178,14 +178,16 @@ class TensorFlowForce(hoomd.md.force.Custom):
     def _attach_hook(self) -> None:
         simulation = self._simulation
         ranks = _compat.num_ranks(simulation)
-        if ranks > 1:
-            # Neighbors may be ghosts, which this force does not read yet: its forces would be wrong.
-            raise ConfigurationError(
-                f"TensorFlowForce does not support MPI domain decomposition yet (this simulation runs on "
-                f"{ranks} ranks): run it on one rank (without mpirun, or with "
-                "hoomd.communicator.Communicator(ranks_per_partition=1) for independent replicas)"
-            )
         gpu = _compat.is_gpu(simulation)
+        if ranks > 1 and (self._many_body or gpu):
+            # A many-body energy needs ghosts of ghosts (and ghost forces sent home); not built yet.
+            what = "a many-body model" if self._many_body else "hoomd.device.GPU"
+            raise ConfigurationError(
+                f"TensorFlowForce with {what} does not support MPI domain decomposition yet (this "
+                f"simulation runs on {ranks} ranks); pair models on the CPU do. Run it on one rank "
+                "(without mpirun, or hoomd.communicator.Communicator(ranks_per_partition=1) for "
+                "independent replicas)"
+            )
         if gpu:
             from hoomd_mlx.plugin.gpu import GPUArrays
 
@@ -211,6 +213,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
             cutoffs=cutoffs,
             layout=self._layout,
             arrays=arrays,
+            decomposed=ranks > 1,
         )
         self._engine.check_model(simulation.state.N_particles)
 

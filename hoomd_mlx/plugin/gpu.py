@@ -114,9 +114,9 @@ class GPUArrays(HostArrays):
         """A device tensor sharing a CuPy array built for the current neighbor-list build."""
         return _to_tf(self._cupy.ascontiguousarray(array))
 
-    def write(self, target: Any, tensor: tf.Tensor) -> None:
-        """Copy ``tensor`` into a HOOMD device array, device to device."""
-        target[...] = self._cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(tensor))
+    def write(self, target: Any, tensor: tf.Tensor, rows: int) -> None:
+        """Copy the first ``rows`` rows of ``tensor`` into a HOOMD device array, device to device."""
+        target[:rows] = self._cupy.from_dlpack(tf.experimental.dlpack.to_dlpack(tensor))[:rows]
 
     def host(self, array: Any) -> np.ndarray:
         """``array`` (a tensor or CuPy array) as a numpy array."""

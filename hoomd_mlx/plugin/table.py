@@ -39,7 +39,7 @@ def bucket_width(max_neighbors: int, step: int = 8) -> int:
     one); widths only grow during a run (see ``width`` in `NeighborTable.from_hoomd`),
     so the compiled step is rebuilt a few times at most.
     """
-    return max(step, int(math.ceil(max_neighbors / step)) * step)
+    return max(step, math.ceil(max_neighbors / step) * step)
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,16 @@ class NeighborTable:
         neighbors = xp.repeat(xp.arange(rows, dtype=xp.int32)[:, None], k, axis=1)
         neighbors[row, rank] = col
         return cls(neighbors, counts, int(row.shape[0]))
+
+    def padded_rows(self, rows: int, *, xp: Any = np) -> NeighborTable:
+        """The same table with empty rows appended up to ``rows`` (each row ``r`` pointing at ``r``)."""
+        extra = rows - self.rows
+        if extra <= 0:
+            return self
+        own = xp.repeat(xp.arange(self.rows, rows, dtype=xp.int32)[:, None], self.width, axis=1)
+        neighbors = xp.concatenate([self.neighbors, own])
+        counts = xp.concatenate([self.counts, xp.zeros(extra, dtype=xp.int32)])
+        return NeighborTable(neighbors, counts, self.entries)
 
     @classmethod
     def empty(cls, rows: int = 0) -> NeighborTable:
