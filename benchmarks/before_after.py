@@ -83,11 +83,21 @@ def main() -> None:
                         code = CHILD.format(bench=str(HERE), tree=str(tree), n=n, steps=steps)
                         env = dict(os.environ, PYTHONPATH=str(tree))
                         out = subprocess.run(
-                            [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+                            [sys.executable, "-c", code],
+                            check=True,
+                            capture_output=True,
+                            text=True,
+                            env=env,
+                            cwd=tree,  # not this checkout: "-c" puts the working directory first on sys.path
                         ).stdout
                         runs[rev].append(float(out.split("STEPS_PER_S")[-1]))
                 for rev in args.revs:
-                    rows.append({"N": n, "rev": rev, "steps": steps, "tf_steps_per_s": runs[rev]})
+                    commit = subprocess.run(
+                        ["git", "-C", str(repo), "rev-parse", "--short", rev], capture_output=True, text=True
+                    ).stdout.strip()
+                    rows.append(
+                        {"N": n, "rev": rev, "commit": commit, "steps": steps, "tf_steps_per_s": runs[rev]}
+                    )
                     print(json.dumps(rows[-1]), flush=True)
         finally:
             for tree in trees.values():

@@ -44,9 +44,9 @@ _TF_ERRORS = tf.errors.OpError
 def _flat_call(concrete: Any) -> Callable:
     """Call a concrete function with tensors in signature order, skipping argument binding.
 
-    Binding and checking eleven arguments costs ~0.1 ms per call in TF 2.x (as much
-    as a small system's whole model step); the arguments here always match the
-    signature, so the flat entry point is used where this TensorFlow has it.
+    Binding and checking eleven arguments on every call is a fixed cost that small
+    systems feel; the arguments here always match the signature, so the flat entry
+    point is used where this TensorFlow has it.
     """
     flat = getattr(concrete, "_call_flat", None)
     captured = getattr(concrete, "captured_inputs", None)
