@@ -563,3 +563,66 @@ def test_model_error_inside_the_step_surfaces_instead_of_switching_xla_off(hoomd
     ):
         sim.run(1)
     assert "XLA cannot compile" not in caplog.text
+
+
+def test_two_forces_sharing_a_list_keep_their_cutoffs_when_one_leaves(hoomd, rng):
+    from hoomd_mlx import TensorFlowForce
+
+    pos, types, box = lattice_config(rng, n_side=6)
+    sim = make_simulation(hoomd, pos, types, box)
+    nlist = hoomd.md.nlist.Cell(buffer=0.4)
+    half_lj = {pair: dict(p, epsilon=0.5 * p["epsilon"]) for pair, p in LJ_PARAMS.items()}
+    first = TensorFlowForce(LennardJones(half_lj, TYPES), nlist=nlist, r_cut=R_CUT)
+    second = TensorFlowForce(LennardJones(half_lj, TYPES), nlist=nlist, r_cut=R_CUT)
+    native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
+    integrate(hoomd, sim, [first, second, native])
+    sim.run(1)
+    sim.operations.integrator.forces.remove(first)
+    assert nlist.r_cut[("A", "A")] == R_CUT  # still asked for by the second force
+    sim.run(1)
+    np.testing.assert_allclose(2 * second.forces, native.forces, rtol=1e-10, atol=1e-9)
+
+
+def test_forces_follow_a_new_snapshot_at_the_same_timestep(hoomd, rng):
+    """set_snapshot then run(0) again, frame by frame: the neighbor table must be rebuilt."""
+    pos, types, box = lattice_config(rng, n_side=6)
+    sim = make_simulation(hoomd, pos, types, box)
+    native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
+    ours = tf_force(hoomd)
+    integrate(hoomd, sim, [native, ours])
+    sim.run(0)
+    for _ in range(2):
+        snap = sim.state.get_snapshot()
+        snap.particles.position[:] = snap.particles.position[rng.permutation(len(pos))]
+        sim.state.set_snapshot(snap)
+        sim.run(0)
+        np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-9)
+
+
+def test_a_model_that_ignores_distance_gives_zero_forces(hoomd, rng):
+    from hoomd_mlx import TensorFlowForce
+
+    def per_type(r, a, b):  # energy by type pair only: no dependence on r_ij
+        return tf.cast(a + b, tf.float64) * 0.1
+
+    pos, types, box = lattice_config(rng, n_side=5)
+    sim = make_simulation(hoomd, pos, types, box)
+    ours = TensorFlowForce(per_type, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, layout="dense")
+    integrate(hoomd, sim, [ours])
+    sim.run(1)
+    np.testing.assert_array_equal(ours.forces, 0.0)
+    assert np.abs(ours.energies).max() > 0
+
+
+def test_half_precision_and_order_dependent_cutoffs_are_refused(hoomd):
+    from hoomd_mlx import TensorFlowForce
+
+    nlist = hoomd.md.nlist.Cell(buffer=0.4)
+    with pytest.raises(ConfigurationError, match="float64 and float32"):
+        TensorFlowForce(LennardJones(LJ_PARAMS, TYPES, dtype="float16"), nlist=nlist, r_cut=R_CUT)
+    with pytest.raises(ConfigurationError, match="order of its types"):
+        TensorFlowForce(
+            LennardJones(LJ_PARAMS, TYPES),
+            nlist=nlist,
+            r_cut={("A", "A"): 2.5, ("A", "B"): 2.5, ("B", "A"): 2.0, ("B", "B"): 2.5},
+        )

@@ -30,8 +30,8 @@ __all__ = [
     "nlist_cutoffs",
     "num_ranks",
     "particle_arrays",
+    "release_nlist_cutoff",
     "releaser",
-    "restore_nlist_cutoffs",
     "run_identity",
     "set_nlist_storage",
     "update_nlist",
@@ -104,28 +104,52 @@ def nlist_cutoffs(nlist: Any, pairs: Any) -> dict[tuple[str, str], float | None]
     return found
 
 
-def widen_nlist_cutoff(nlist: Any, cutoffs: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
-    """Make the neighbor list's base cutoff at least ``cutoffs`` for each type pair.
+class _Widening:
+    """One neighbor list's base cutoffs before any of our forces widened them, and each force's asks."""
 
-    Returns:
-        The previous cutoffs of the pairs that were changed (for `restore_nlist_cutoffs`).
+    def __init__(self) -> None:
+        self.original: dict[tuple[str, str], float] = {}
+        self.requests: dict[object, dict[tuple[str, str], float]] = {}
+
+
+_WIDENINGS: dict[int, _Widening] = {}
+"""id(nlist) -> what our forces asked of it (lists are not hashable by value)."""
+
+
+def _apply(nlist: Any, widening: _Widening) -> None:
+    for pair, value in widening.original.items():
+        asked = [r[pair] for r in widening.requests.values() if pair in r]
+        wanted = max([value, *asked])
+        if nlist.r_cut[pair] != wanted:
+            nlist.r_cut[pair] = wanted
+
+
+def widen_nlist_cutoff(nlist: Any, cutoffs: dict[tuple[str, str], float], owner: object) -> None:
+    """Make the neighbor list's base cutoff at least ``cutoffs`` for each type pair, for ``owner`` (a key).
+
+    Several forces may share one list: each one's request is kept, and
+    `release_nlist_cutoff` gives back only what no other force still asks for.
     """
-    changed = {}
+    widening = _WIDENINGS.setdefault(id(nlist), _Widening())
     for pair, current in nlist_cutoffs(nlist, cutoffs).items():
-        if current is None or current < cutoffs[pair]:
-            changed[pair] = 0.0 if current is None else current
-            nlist.r_cut[pair] = cutoffs[pair]
-    return changed
+        widening.original.setdefault(pair, 0.0 if current is None else current)
+    widening.requests[owner] = dict(cutoffs)
+    _apply(nlist, widening)
 
 
-def restore_nlist_cutoffs(nlist: Any, previous: dict[tuple[str, str], float]) -> None:
-    """Put back the base cutoffs `widen_nlist_cutoff` changed."""
-    for pair, value in previous.items():
-        nlist.r_cut[pair] = value
+def release_nlist_cutoff(nlist: Any, owner: object) -> None:
+    """Withdraw ``owner``'s request: the list's cutoffs return to the largest still asked for."""
+    widening = _WIDENINGS.get(id(nlist))
+    if widening is None:
+        return
+    widening.requests.pop(owner, None)
+    _apply(nlist, widening)
+    if not widening.requests:
+        del _WIDENINGS[id(nlist)]
 
 
-def releaser(nlist: Any, widened: dict[tuple[str, str], float], detach: Callable[[], None]) -> Callable:
-    """A closure for a force's detach hook: restore the list's cutoffs, then detach it.
+def releaser(nlist: Any, owner: object, detach: Callable[[], None]) -> Callable:
+    """A closure for a force's detach hook: withdraw its cutoffs from the list, then detach it.
 
     Made at attach because HOOMD also detaches at interpreter exit, when module
     globals (this module's, and HOOMD's own parameter machinery) may be gone: then
@@ -133,11 +157,11 @@ def releaser(nlist: Any, widened: dict[tuple[str, str], float], detach: Callable
     """
     import sys
 
-    finalizing, restore = sys.is_finalizing, restore_nlist_cutoffs
+    finalizing, release_cutoffs = sys.is_finalizing, release_nlist_cutoff
 
     def release() -> None:
-        if widened and not finalizing():
-            restore(nlist, widened)
+        if not finalizing():
+            release_cutoffs(nlist, owner)
         detach()
 
     return release

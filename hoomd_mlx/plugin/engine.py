@@ -52,7 +52,7 @@ def _flat_call(concrete: Any) -> Callable:
     captured = getattr(concrete, "captured_inputs", None)
     if flat is None or captured is None:
         return concrete
-    return lambda *args: flat(args, captured)
+    return lambda *args: flat(list(args), captured)
 
 
 class StepStats:
@@ -178,12 +178,14 @@ class ForceEngine:
             self.layout = "dense"
         self._row_capacity = 0
         self._particle_capacity = 0
+        self._last_timestep = -1
         n_types = len(type_names)
         table = np.zeros((n_types, n_types))
         for (a, b), r_cut in cutoffs.items():
             ia, ib = type_names.index(a), type_names.index(b)
             table[ia, ib] = table[ib, ia] = r_cut
         self._r_max = float(table.max()) if n_types else 0.0
+        self._cutoff_table = table if n_types and table.min() > 0 else np.ones((max(n_types, 1),) * 2)
         self._n_types = n_types
         self._constants = (
             tf.constant((table**2).ravel(), tf.float64),
@@ -214,7 +216,7 @@ class ForceEngine:
                     f"type_j (2,) int32) failed: {err}"
                 ) from err
             check_pair_output(out, 2, dtype)
-            check_pair_symmetry(self.model, max(self._n_types, 1), dtype, r_cut=self._r_max or 1.0)
+            check_pair_symmetry(self.model, dtype, self._cutoff_table)
             return
         n = n_particles
         inputs = ManyBodyInputs(
@@ -263,8 +265,13 @@ class ForceEngine:
         key = (
             _compat.nlist_build_count(nlist),
             _compat.run_identity(simulation),
-            simulation.state.N_particles,
+            _compat.local_count(simulation),
         )
+        # A timestep that does not advance (run(0) again, after set_snapshot say) may follow
+        # changed particles with HOOMD's build count reset to the same value: rebuild then.
+        if timestep <= self._last_timestep:
+            self._nlist_key = None
+        self._last_timestep = timestep
         if key == self._nlist_key:
             return
         started = time.perf_counter()
@@ -296,15 +303,16 @@ class ForceEngine:
 
     # -- per step ---------------------------------------------------------------------
 
-    def _compiled(self, layout: str, virial: bool, jit: bool) -> Any:
-        return make_step(
+    def _compiled(self, layout: str, virial: bool, jit: bool) -> Callable:
+        step = make_step(
             self.model,
             many_body=self.many_body,
             dtype=self.dtype,
             jit_compile=jit,
             virial=virial,
             layout=layout,
-        ).get_concrete_function()  # skips tf.function's per-call argument binding (~0.5 ms)
+        )
+        return _flat_call(step.get_concrete_function())
 
     def _call(self, layout: str, virial: bool, args: tuple) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Run the step, compiling it on first use; XLA falls back only where it cannot compile."""

@@ -41,14 +41,25 @@ def _declared_dtype(model: Callable) -> tf.DType | None:
     return None
 
 
+SUPPORTED_DTYPES = (tf.float64, tf.float32)
+
+
 def _model_dtype(model: Callable, dtype: str | tf.DType | None) -> tf.DType:
     declared = _declared_dtype(model)
+    if declared is not None and declared not in SUPPORTED_DTYPES:
+        raise ConfigurationError(
+            f"the model computes in {declared.name} (a Keras mixed-precision policy?); TensorFlowForce "
+            "supports float64 and float32 models: build the model with dtype='float32' (forces in "
+            "half precision would not conserve energy)"
+        )
     if dtype is None:
         return declared or tf.float64
     try:
         wanted = tf.as_dtype(dtype)
     except TypeError as err:
         raise ConfigurationError(f"dtype must be 'float64' or 'float32', got {dtype!r}") from err
+    if wanted not in SUPPORTED_DTYPES:
+        raise ConfigurationError(f"dtype must be 'float64' or 'float32', got {wanted.name}")
     if declared is not None and declared != wanted:
         raise ConfigurationError(
             f"the model computes in {declared.name} (its dtype attribute) but the force was built "
@@ -73,6 +84,11 @@ def _check_cutoffs(r_cut: CutoffSpec | None) -> None:
             raise ConfigurationError(f"{where} must be a number, got {value!r}") from err
         if not number > 0 or number == float("inf"):
             raise ConfigurationError(f"{where} must be a positive, finite cutoff [length], got {value!r}")
+        if key is not None and (key[1], key[0]) in r_cut and float(r_cut[(key[1], key[0])]) != number:
+            raise ConfigurationError(
+                f"r_cut[{key!r}] = {number} but r_cut[{(key[1], key[0])!r}] = {r_cut[(key[1], key[0])]}: a "
+                "pair's cutoff cannot depend on the order of its types; give one value"
+            )
 
 
 class TensorFlowForce(hoomd.md.force.Custom):
@@ -201,8 +217,17 @@ class TensorFlowForce(hoomd.md.force.Custom):
             # Full storage: the neighbor table holds both orders of each pair. A native CPU pair
             # force attached later switches a shared list to half storage; the table mirrors it then.
             _compat.set_nlist_storage(self._nlist, half=False)
-            widened = _compat.widen_nlist_cutoff(self._nlist, cutoffs)
-            self._release = _compat.releaser(self._nlist, widened, detach)
+            _compat.widen_nlist_cutoff(self._nlist, cutoffs, owner=id(self))
+            self._release = _compat.releaser(self._nlist, id(self), detach)
+        try:
+            self._attach_engine(simulation, types, cutoffs, arrays, ranks)
+        except Exception:
+            self._detach_hook_release()
+            raise
+
+    def _attach_engine(
+        self, simulation: Any, types: list[str], cutoffs: dict, arrays: Any, ranks: int
+    ) -> None:
         super()._attach_hook()
         self._engine = ForceEngine(
             self._model,
@@ -217,11 +242,14 @@ class TensorFlowForce(hoomd.md.force.Custom):
         )
         self._engine.check_model(simulation.state.N_particles)
 
-    def _detach_hook(self) -> None:
+    def _detach_hook_release(self) -> None:
         # A closure made at attach: module globals may be gone when HOOMD detaches at exit.
         release, self._release = self._release, None
         if release is not None:
             release()
+
+    def _detach_hook(self) -> None:
+        self._detach_hook_release()
         self._engine = None
         super()._detach_hook()
 

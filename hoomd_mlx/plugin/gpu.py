@@ -112,7 +112,7 @@ class GPUArrays(HostArrays):
 
     def tensor(self, array: Any, dtype: tf.DType = tf.int32) -> tf.Tensor:
         """A device tensor sharing a CuPy array built for the current neighbor-list build."""
-        return _to_tf(self._cupy.ascontiguousarray(array))
+        return _to_tf(self._cupy.ascontiguousarray(self._cupy.asarray(array)))  # host arrays too
 
     def write(self, target: Any, tensor: tf.Tensor, rows: int) -> None:
         """Copy the first ``rows`` rows of ``tensor`` into a HOOMD device array, device to device."""

@@ -23,9 +23,8 @@ Pair models run in one of two layouts (`LAYOUTS`):
 Pair terms split energy and virial equally between the two particles, as HOOMD's
 own pair forces do. The virial of a pair is
 :math:`W = -\vec r_{ij} \otimes \partial E / \partial \vec r_{ij}`, exact under
-periodic boundaries for any box shape. Geometry is computed in ``float64``, except
-that a ``float32`` model in the dense layout gets positions cast once and its
-displacements computed in ``float32``; results are returned in ``float64`` (the
+periodic boundaries for any box shape. Displacements are computed in ``float64``
+and cast once to the model's dtype; results are returned in ``float64`` (the
 per-particle sums over neighbors accumulate in the model's dtype, totals over
 particles in ``float64``, by HOOMD).
 """
@@ -163,17 +162,18 @@ def _table_geometry(postype, box, neighbors, counts, rcut2, n_types, r_fill, dty
     """Displacements (R, K, 3) from each row particle to its neighbors, and the mask."""
     rows = tf.shape(neighbors)[0]
     width = tf.shape(neighbors)[1]
-    geometry_dtype = dtype if dtype == tf.float32 else F64
     types = types_from_postype(postype)
-    pos = tf.cast(postype[:, :3], geometry_dtype)  # cast once, before the gather
+    pos = postype[:, :3]
+    # Differences in float64 whatever the model's dtype: float32 positions far from the origin
+    # would lose digits of the displacement (4e-6 at |x| = 32).
     d = minimum_image(tf.gather(pos, neighbors) - pos[:rows, None, :], box)
     t_i = tf.broadcast_to(types[:rows, None], [rows, width])
     t_j = tf.gather(types, neighbors)
     r2 = tf.reduce_sum(d * d, axis=-1)
-    cutoff2 = tf.gather(tf.cast(rcut2, geometry_dtype), t_i * n_types + t_j)
+    cutoff2 = tf.gather(rcut2, t_i * n_types + t_j)
     valid = tf.range(width)[None, :] < counts[:, None]
     mask = tf.logical_and(valid, r2 < cutoff2)
-    d_model = tf.cast(tf.where(mask[..., None], d, _filler(r_fill, geometry_dtype)), dtype)
+    d_model = tf.cast(tf.where(mask[..., None], d, _filler(r_fill, F64)), dtype)
     return d_model, t_i, t_j, mask
 
 
@@ -195,7 +195,7 @@ def _dense_pair_step(model, dtype, virial, postype, box, neighbors, counts, rcut
         tape.watch(d)
         e = model(tf.reshape(d, [-1, 3]), tf.reshape(t_i, [-1]), tf.reshape(t_j, [-1]))
         e = tf.where(mask, tf.reshape(e, shape), tf.zeros((), dtype))
-    g = tape.gradient(e, d)
+    g = tape.gradient(e, d, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     # E = 1/2 sum over entries; for a symmetric pair energy, F_i = sum_k dE_ik/dr_ik.
     gx, gy, gz = tf.unstack(g, axis=-1)
     channels = [gx, gy, gz, e]
@@ -216,7 +216,7 @@ def _sparse_pair_step(model, dtype, virial, postype, box, pair_i, pair_j, n_pair
     with tf.GradientTape() as tape:
         tape.watch(d_model)
         e_pair = tf.where(mask, model(d_model, t_i, t_j), tf.zeros((), dtype))
-    g = tf.cast(tape.gradient(e_pair, d_model), F64)
+    g = tf.cast(tape.gradient(e_pair, d_model, unconnected_gradients=tf.UnconnectedGradients.ZERO), F64)
     n = tf.shape(postype)[0]
     return _scatter_pairs(d, g, tf.cast(e_pair, F64), pair_i, pair_j, n, virial)
 

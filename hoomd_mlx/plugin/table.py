@@ -79,18 +79,11 @@ class NeighborTable:
         width: int = 0,
         xp: Any = np,
     ) -> NeighborTable:
-        """Build the table from HOOMD's neighbor-list arrays (read, never copied whole).
+        """Every neighbor of every row, both orders of each pair, from HOOMD's list arrays.
 
-        Args:
-            head_list: (R,) start of each particle's neighbors in ``nlist``.
-            n_neigh: (R,) number of neighbors of each particle.
-            nlist: flat neighbor indices.
-            half: Whether the list holds each pair once (HOOMD's half storage).
-            width: Keep at least this width (so buckets only grow).
-            xp: Array module of the inputs (``numpy`` or ``cupy``).
-
-        Returns:
-            NeighborTable: Every neighbor of every row, both orders of each pair.
+        The arguments are those of `hoomd_mlx.plugin.pairs.NeighborPairs.from_hoomd`,
+        with ``width`` (keep at least this many columns, so widths only grow) in place
+        of ``capacity``. The arrays are read, never copied whole.
         """
         if half:
             return cls._from_half(head_list, n_neigh, nlist, width=width, xp=xp)
@@ -105,7 +98,8 @@ class NeighborTable:
         # slots past n_neigh[i] hold the next row's neighbors or stale values, masked below.
         index_type = xp.int32 if nlist.shape[0] < 2**31 - k else xp.int64
         flat = head_list.astype(index_type)[:, None] + column.astype(index_type)[None, :]
-        gathered = xp.take(nlist, flat, mode="clip").astype(xp.int32, copy=False)
+        flat = xp.minimum(flat, nlist.shape[0] - 1)  # past the end only for masked slots
+        gathered = xp.take(nlist, flat).astype(xp.int32, copy=False)
         neighbors = xp.where(column[None, :] < counts[:, None], gathered, own)
         return cls(neighbors, counts, int(counts.sum()))
 
