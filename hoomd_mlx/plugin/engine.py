@@ -115,9 +115,9 @@ class HostArrays:
         self.positions.last_path = "staged"
         return self._padded.stage_padded(self.records(self.view(position_with_ghost)), rows)
 
-    def tensor(self, array: Any, dtype: tf.DType = tf.int32) -> tf.Tensor:
-        """A tensor holding ``array`` (built once per neighbor-list build)."""
-        return tf.constant(array, dtype)
+    def tensor(self, array: Any) -> tf.Tensor:
+        """A tensor holding the int32 ``array`` (built once per neighbor-list build)."""
+        return tf.constant(array)
 
     def write(self, target: Any, tensor: tf.Tensor, rows: int) -> None:
         """Copy the first ``rows`` rows of ``tensor`` into a HOOMD array view."""

@@ -73,7 +73,6 @@ class GPUArrays(HostArrays):
         self.xp = self._cupy
         self._staging = None
         self._path = ""
-        self.path_counts = {"zero-copy": 0, "staged": 0}
 
     @property
     def input_path(self) -> str:
@@ -103,14 +102,13 @@ class GPUArrays(HostArrays):
             self._staging[...] = records
             records = self._staging
             self._path = "staged"
-        self.path_counts[self._path] += 1
         return _to_tf(records)
 
     def charges(self, charge: Any) -> tf.Tensor:
         """(N,) device tensor of HOOMD's charges."""
         return _to_tf(self._cupy.ascontiguousarray(self.view(charge)))
 
-    def tensor(self, array: Any, dtype: tf.DType = tf.int32) -> tf.Tensor:
+    def tensor(self, array: Any) -> tf.Tensor:
         """A device tensor sharing a CuPy array built for the current neighbor-list build."""
         return _to_tf(self._cupy.ascontiguousarray(self._cupy.asarray(array)))  # host arrays too
 

@@ -85,8 +85,9 @@ class NeighborTable:
         with ``width`` (keep at least this many columns, so widths only grow) in place
         of ``capacity``. The arrays are read, never copied whole.
         """
-        if half:
-            return cls._from_half(head_list, n_neigh, nlist, width=width, xp=xp)
+        if half:  # mirrored: pair (i, j) is stored in row i and in row j
+            i, j = pair_entries(head_list, n_neigh, nlist, xp=xp)
+            return cls.from_pairs(i, j, int(n_neigh.shape[0]), width=width, xp=xp)
         rows = int(n_neigh.shape[0])
         counts = n_neigh.astype(xp.int32)
         k = max(width, bucket_width(int(counts.max()) if rows else 0))
@@ -102,12 +103,6 @@ class NeighborTable:
         gathered = xp.take(nlist, flat).astype(xp.int32, copy=False)
         neighbors = xp.where(column[None, :] < counts[:, None], gathered, own)
         return cls(neighbors, counts, int(counts.sum()))
-
-    @classmethod
-    def _from_half(cls, head_list: Any, n_neigh: Any, nlist: Any, *, width: int, xp: Any) -> NeighborTable:
-        """Mirror a half list: pair (i, j) is stored in row i and in row j."""
-        i, j = pair_entries(head_list, n_neigh, nlist, xp=xp)
-        return cls.from_pairs(i, j, int(n_neigh.shape[0]), width=width, xp=xp)
 
     @classmethod
     def from_pairs(cls, i: Any, j: Any, rows: int, *, width: int = 0, xp: Any = np) -> NeighborTable:
