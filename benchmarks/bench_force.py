@@ -12,14 +12,20 @@ ratio of each pair of runs. TF's step is split into HOOMD's own work (neighbor
 list, integration: the rest of the step), the compiled model step and the
 hand-off (`set_forces` minus the model step).
 
-HOOMD-blue runs on one CPU thread. TensorFlow runs with the intra-op threads given
-by ``--tf-threads`` (each count in its own process: TF fixes its thread pools at
-start-up); ``1`` is the per-core comparison.
+HOOMD-blue runs on one CPU thread per rank. TensorFlow runs with the intra-op
+threads given by ``--tf-threads`` (each count in its own process: TF fixes its
+thread pools at start-up), per rank; ``1`` is the per-core comparison.
+
+``--ranks 1 2`` repeats everything under ``mpirun -n R`` (MPI domain decomposition,
+HOOMD and TF on R ranks each): steps/s of both sides per rank count give the
+TF/native ratio on R ranks and each side's strong-scaling efficiency.
 
 Usage::
 
     python3 benchmarks/bench_force.py                      # the full table
     python3 benchmarks/bench_force.py --sizes 4096 --tf-threads 2 --repeats 2
+    python3 benchmarks/bench_force.py --sizes 32768 --ranks 1 2 --tf-threads 1 \
+        --dtypes float64 --output benchmarks/results/ranks.json
 
 Writes ``benchmarks/results/force.json`` and prints a Markdown table.
 """
@@ -169,6 +175,8 @@ def worker(args: argparse.Namespace) -> None:
     import hoomd
     import numpy as np
 
+    rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "0")))
+    ranks = int(os.environ.get("OMPI_COMM_WORLD_SIZE", os.environ.get("PMI_SIZE", "1")))
     for n in args.sizes:
         frame = lattice_snapshot(n)
         steps = steps_for(n, args.scale)
@@ -185,7 +193,7 @@ def worker(args: argparse.Namespace) -> None:
                     tf_runs[dtype].append(run)
             native_sps = np.array([r["steps_per_s"] for r in native_runs])
             list_cost = {}
-            if args.tf_threads == 2 and virial:  # HOOMD's own work: measured once per N
+            if args.tf_threads == 2 and virial and ranks == 1:  # HOOMD's own work: once per N
                 for half in (True, False):
                     key = "half" if half else "full"
                     list_cost[key] = nlist_cost(hoomd, frame, steps=steps, warmup=warmup, half=half)
@@ -198,6 +206,7 @@ def worker(args: argparse.Namespace) -> None:
                     "dtype": dtype,
                     "tf_threads": args.tf_threads,
                     "hoomd_threads": 1,
+                    "ranks": ranks,
                     "steps": steps,
                     "repeats": args.repeats,
                     "native_steps_per_s": [float(x) for x in native_sps],
@@ -214,7 +223,8 @@ def worker(args: argparse.Namespace) -> None:
                 case["native_ms"] = float(np.mean([r["ms_per_step"] for r in native_runs]))
                 if list_cost:
                     case["extra_nlist_ms"] = list_cost
-                print(json.dumps(case), flush=True)
+                if rank == 0:
+                    print(json.dumps(case), flush=True)
 
 
 def _fmt(values: list[float]) -> str:
@@ -227,17 +237,48 @@ def _fmt(values: list[float]) -> str:
 
 def table(cases: list[dict]) -> str:
     lines = [
-        "| N | virials | dtype | TF threads | native steps/s | TF steps/s | TF/native | "
+        "| N | ranks | virials | dtype | TF threads | native steps/s | TF steps/s | TF/native | "
         "per step, ms: HOOMD (of which its neighbor list) / table / model / hand-off | layout |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for c in sorted(cases, key=lambda c: (c["N"], not c["virial_every_step"], c["dtype"], -c["tf_threads"])):
+
+    def order(c: dict) -> tuple:
+        return (c["N"], c.get("ranks", 1), not c["virial_every_step"], c["dtype"], -c["tf_threads"])
+
+    for c in sorted(cases, key=order):
         lines.append(
-            f"| {c['N']} | {'every step' if c['virial_every_step'] else 'none'} | {c['dtype']} | "
+            f"| {c['N']} | {c.get('ranks', 1)} | {'every step' if c['virial_every_step'] else 'none'} | "
+            f"{c['dtype']} | "
             f"{c['tf_threads']} | {_fmt(c['native_steps_per_s'])} | {_fmt(c['tf_steps_per_s'])} | "
             f"{c['ratio_mean']:.2f} ± {c['ratio_std']:.2f} | "
             f"{c['hoomd_ms']:.2f} ({c['nlist_ms']:.2f}) / {c['table_ms']:.2f} / {c['model_ms']:.2f} / "
             f"{c['handoff_ms']:.2f} | {c['layout']} |"
+        )
+    return "\n".join(lines)
+
+
+def scaling(cases: list[dict]) -> str:
+    """Strong scaling of each side: steps/s on R ranks over R times steps/s on one."""
+    lines = [
+        "| N | virials | dtype | TF threads per rank | ranks | native efficiency | TF efficiency | "
+        "TF/native on R ranks over on 1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    by_key = {}
+    for c in cases:
+        by_key[(c["N"], c["virial_every_step"], c["dtype"], c["tf_threads"], c.get("ranks", 1))] = c
+    for (n, virial, dtype, threads, ranks), c in sorted(by_key.items()):
+        one = by_key.get((n, virial, dtype, threads, 1))
+        if ranks == 1 or one is None:
+            continue
+        native = sum(c["native_steps_per_s"]) / len(c["native_steps_per_s"])
+        native_1 = sum(one["native_steps_per_s"]) / len(one["native_steps_per_s"])
+        ours = sum(c["tf_steps_per_s"]) / len(c["tf_steps_per_s"])
+        ours_1 = sum(one["tf_steps_per_s"]) / len(one["tf_steps_per_s"])
+        lines.append(
+            f"| {n} | {'every step' if virial else 'none'} | {dtype} | {threads} | {ranks} | "
+            f"{native / (ranks * native_1):.2f} | {ours / (ranks * ours_1):.2f} | "
+            f"{c['ratio_mean'] / one['ratio_mean']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -248,6 +289,7 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="*", default=["float64", "float32"])
     parser.add_argument("--virial", type=int, nargs="*", default=[1, 0], help="1: every step, 0: none")
     parser.add_argument("--tf-threads", type=int, nargs="*", default=[2, 1])
+    parser.add_argument("--ranks", type=int, nargs="*", default=[1], help="MPI ranks (mpirun -n R)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the timed steps")
     parser.add_argument("--layout", default="auto")
@@ -264,18 +306,23 @@ def main() -> None:
     cases = []
     if args.append and Path(args.output).exists():
         cases = json.loads(Path(args.output).read_text())["cases"]
-    for threads in args.tf_threads:
+    runs = [(ranks, threads) for ranks in args.ranks for threads in args.tf_threads]
+    for ranks, threads in runs:
         command = [sys.executable, __file__, "--worker", "--tf-threads", str(threads), "--sizes"]
         command += [str(n) for n in args.sizes] + ["--dtypes", *args.dtypes]
         command += ["--virial", *[str(int(v)) for v in args.virial], "--repeats", str(args.repeats)]
         command += ["--scale", str(args.scale), "--layout", args.layout]
-        print(f"# TF on {threads} thread(s): {' '.join(command[2:])}", flush=True)
-        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        env = dict(os.environ)
+        if ranks > 1:
+            command = ["mpirun", "-n", str(ranks), "--bind-to", "core", *command]
+            env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+        print(f"# {ranks} rank(s), TF on {threads} thread(s) each: {' '.join(command)}", flush=True)
+        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as proc:
             for line in proc.stdout:
                 case = json.loads(line)
                 cases.append(case)
                 print(
-                    f"N={case['N']:>6} virial={int(case['virial_every_step'])} {case['dtype']} "
+                    f"N={case['N']:>6} ranks={ranks} virial={int(case['virial_every_step'])} {case['dtype']} "
                     f"TF threads {threads}: native {_fmt(case['native_steps_per_s'])}, "
                     f"TF {_fmt(case['tf_steps_per_s'])} steps/s, ratio {case['ratio_mean']:.2f} "
                     f"± {case['ratio_std']:.2f} ({case['layout']})",
@@ -314,6 +361,9 @@ def main() -> None:
     Path(args.output).write_text(json.dumps(report, indent=2))
     print()
     print(table(cases))
+    if any(c.get("ranks", 1) > 1 for c in cases):
+        print()
+        print(scaling(cases))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ def inputs(n: int):
         tf.fill([4], tf.constant(R_CUT**2, tf.float64)),
         tf.constant(2, tf.int32),
         tf.constant(R_CUT, tf.float64),
+        tf.constant(len(pos), tf.int32),
     )
     return args, len(pos), table.rows * table.width, pairs.count
 

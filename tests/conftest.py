@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -41,6 +42,23 @@ def _gpu_status() -> tuple[bool, str]:
     return True, "GPU available"
 
 
+def _mpi_status() -> tuple[bool, str]:
+    ok, reason = _hoomd_status()
+    if not ok:
+        return False, reason
+    import hoomd
+
+    if not hoomd.version.mpi_enabled:
+        return False, "this HOOMD-blue build has no MPI (hoomd.version.mpi_enabled is False)"
+    if shutil.which("mpirun") is None:
+        return False, "mpirun is not on PATH (install OpenMPI, e.g. apt-get install openmpi-bin)"
+    try:
+        importlib.import_module("mpi4py")
+    except ImportError:
+        return False, "mpi4py is not installed (pip install hoomd-mlx[mpi])"
+    return True, "MPI available"
+
+
 HOOMD_OK, HOOMD_REASON = _hoomd_status()
 
 
@@ -50,11 +68,14 @@ def pytest_report_header(config):
 
 def pytest_collection_modifyitems(config, items):
     gpu_ok, gpu_reason = (False, "") if not any("gpu" in i.keywords for i in items) else _gpu_status()
+    mpi_ok, mpi_reason = (False, "") if not any("mpi" in i.keywords for i in items) else _mpi_status()
     for item in items:
         if "hoomd" in item.keywords and not HOOMD_OK:
             item.add_marker(pytest.mark.skip(reason=HOOMD_REASON))
         if "gpu" in item.keywords and not gpu_ok:
             item.add_marker(pytest.mark.skip(reason=gpu_reason))
+        if "mpi" in item.keywords and not mpi_ok:
+            item.add_marker(pytest.mark.skip(reason=mpi_reason))
 
 
 @pytest.fixture

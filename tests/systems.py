@@ -51,6 +51,7 @@ def step_inputs(pos, types, box, r_cut, r_list=None, n_types=2, charges=None):
         tf.fill([n_types * n_types], tf.constant(r_cut**2, tf.float64)),
         tf.constant(n_types, tf.int32),
         tf.constant(r_cut, tf.float64),
+        tf.constant(len(pos), tf.int32),
     )
 
 

@@ -110,6 +110,7 @@ class ForceMatching:
             self._rcut2,
             self._n_types,
             self._r_fill,
+            tf.constant(frame.positions.shape[0], tf.int32),
         )
 
     def predict_forces(self, frame: Frame) -> np.ndarray:

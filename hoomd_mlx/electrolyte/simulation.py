@@ -38,6 +38,9 @@ class RunSettings:
         tau: Thermostat time constant.
         r_cut: Real-space cutoff of PPPM. With the default grid, Coulomb forces are
             within 0.1% (rms) of a converged PPPM (``tests/test_electrolyte_hoomd.py``).
+        grid: ``"even"`` (the box over ``grid_spacing``, rounded up to even) or
+            ``"power-of-two"`` (rounded up to a power of two, as HOOMD's distributed
+            PPPM needs; chosen automatically under MPI).
         grid_spacing: PPPM grid spacing (the grid is the box over this, rounded up
             to even). HOOMD's CPU PPPM costs about linearly in grid points.
         order: PPPM assignment order.
@@ -55,6 +58,7 @@ class RunSettings:
     tau: float = 0.1
     r_cut: float = 5.0
     grid_spacing: float = 1.2
+    grid: str = "even"
     order: int = 5
     slab: str = "tensorflow"
     seed: int = 1
@@ -62,6 +66,8 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.thermostat not in ("nose-hoover", "bussi"):
             raise ConfigurationError(f"thermostat = {self.thermostat!r}; expected 'nose-hoover' or 'bussi'")
+        if self.grid not in ("even", "power-of-two"):
+            raise ConfigurationError(f"grid = {self.grid!r}; expected 'even' or 'power-of-two'")
         if self.slab not in ("tensorflow", "none"):
             raise ConfigurationError(f"slab = {self.slab!r}; expected 'tensorflow' or 'none'")
         for name in ("dt", "tau", "r_cut", "grid_spacing"):
@@ -114,13 +120,15 @@ def build_state(sim: Any, setup: ElectrolyteSetup, settings: RunSettings) -> Non
         snapshot.particles.charge[:] = [setup.charge(t) for t in type_names]
         snapshot.particles.diameter[:] = [setup.diameter.get(t, 0.0) for t in type_names]
         snapshot.particles.mass[:] = 1.0
-    sim.create_state_from_snapshot(snapshot)
+    # Under MPI, domains split the walls' plane only: along z half the box is vacuum, and
+    # the slab is too thin for PPPM's real-space ghost layer.
+    sim.create_state_from_snapshot(snapshot, domain_decomposition=(None, None, 1))
     sim.state.thermalize_particle_momenta(filter=ion_filter(hoomd), kT=1.0)
 
 
-def _grid(length: float, spacing: float) -> int:
+def _grid(length: float, spacing: float, power_of_two: bool = False) -> int:
     n = max(8, math.ceil(length / spacing))
-    return n + n % 2
+    return 2 ** math.ceil(math.log2(n)) if power_of_two else n + n % 2
 
 
 def add_forces(sim: Any, setup: ElectrolyteSetup, settings: RunSettings) -> list:
@@ -153,7 +161,9 @@ def add_forces(sim: Any, setup: ElectrolyteSetup, settings: RunSettings) -> list
         else:
             radius = setup.diameter[t] / 2
             walls.params[t] = {"epsilon": 1.0, "sigma": radius, "r_cut": WCA_CUT * radius}
-    resolution = tuple(_grid(length, settings.grid_spacing) for length in setup.box)
+    # HOOMD's PPPM on several ranks needs a power of two along every direction.
+    power_of_two = settings.grid == "power-of-two" or sim.device.communicator.num_ranks > 1
+    resolution = tuple(_grid(length, settings.grid_spacing, power_of_two) for length in setup.box)
     ewald, pppm = hoomd.md.long_range.pppm.make_pppm_coulomb_forces(
         nlist=nlist, resolution=resolution, order=settings.order, r_cut=settings.r_cut
     )

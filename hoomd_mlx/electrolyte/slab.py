@@ -41,8 +41,13 @@ class SlabCorrection(tf.Module):
     r"""Per-particle energies :math:`\frac{2\pi}{V} q_i z_i (M_z - Q z_i)`; their sum is the slab energy.
 
     ``V`` is the volume of the whole (padded) box and ``Q`` the particles' net
-    charge, both read from the inputs each step.
+    charge, both read from the inputs each step. :math:`M_z` and :math:`Q` are
+    totals over the whole system (`ManyBodyInputs.total`), so the model is exact
+    under MPI domain decomposition; it needs no neighbors (``cutoff = 0``).
     """
+
+    cutoff = 0.0
+    """float: The range of the per-particle energies beyond the particle itself: none."""
 
     def __call__(self, inputs: ManyBodyInputs) -> tf.Tensor:
         """Return the (N,) per-particle slab-correction energies [energy]."""
@@ -50,8 +55,8 @@ class SlabCorrection(tf.Module):
         volume = box[0] * box[1] * box[2]
         z = inputs.positions[:, 2]
         q = tf.cast(inputs.charges, z.dtype)
-        dipole = tf.reduce_sum(q * z)
-        net = tf.reduce_sum(q)
+        dipole = inputs.total(q * z)
+        net = inputs.total(q)
         return (2.0 * math.pi / volume) * q * z * (dipole - net * z)
 
 

@@ -19,12 +19,14 @@ from hoomd_mlx.errors import HoomdNotFoundError
 __all__ = [
     "attach_nlist",
     "device_array",
+    "domain_thickness",
     "force_arrays",
     "host_array",
     "import_hoomd",
     "is_gpu",
     "local_count",
     "mark_virial_unused",
+    "mpi_comm",
     "nlist_arrays",
     "nlist_build_count",
     "nlist_cutoffs",
@@ -34,6 +36,7 @@ __all__ = [
     "releaser",
     "run_identity",
     "set_nlist_storage",
+    "tag_count",
     "update_nlist",
     "virial_requested",
     "widen_nlist_cutoff",
@@ -71,6 +74,63 @@ def num_ranks(simulation: Any) -> int:
 def local_count(simulation: Any) -> int:
     """int: Particles this rank owns (all of them on one rank), ghosts not counted."""
     return int(simulation.state._cpp_sys_def.getParticleData().getN())
+
+
+def mpi_comm(simulation: Any) -> Any:
+    """The mpi4py communicator of the ranks that share ``simulation``'s domain.
+
+    HOOMD does not hand out its ``MPI_Comm``; it is COMM_WORLD, or COMM_WORLD split
+    by partition (``Communicator(ranks_per_partition=...)``). A communicator made
+    otherwise (``Communicator(mpi_comm=...)``) is refused rather than guessed.
+    """
+    from mpi4py import MPI
+
+    communicator = simulation.device.communicator
+    world = MPI.COMM_WORLD
+    if int(communicator.num_partitions) > 1:
+        comm = world.Split(int(communicator.partition), world.Get_rank())
+    else:
+        comm = world
+    if comm.Get_size() != int(communicator.num_ranks) or comm.Get_rank() != int(communicator.rank):
+        from hoomd_mlx.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"cannot find the MPI communicator of this simulation ({communicator.num_ranks} ranks; "
+            f"COMM_WORLD has {world.Get_size()}): TensorFlowForce supports COMM_WORLD and "
+            "hoomd.communicator.Communicator(ranks_per_partition=...)"
+        )
+    return comm
+
+
+def domain_thickness(simulation: Any) -> tuple[tuple[int, ...], tuple[float, float, float]]:
+    """The domain grid ``(nx, ny, nz)`` and this rank's domain widths between opposite faces [length].
+
+    Widths are the distances between the planes of the rank's (possibly triclinic)
+    local box, as HOOMD measures them when it checks its ghost layer.
+    """
+    box = simulation.state._cpp_sys_def.getParticleData().getBox()
+    lx, ly, lz = (float(v) for v in (box.getL().x, box.getL().y, box.getL().z))
+    xy, xz, yz = box.getTiltFactorXY(), box.getTiltFactorXZ(), box.getTiltFactorYZ()
+    a1 = (lx, 0.0, 0.0)
+    a2 = (xy * ly, ly, 0.0)
+    a3 = (xz * lz, yz * lz, lz)
+
+    def cross(u: tuple, v: tuple) -> tuple:
+        return (u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0])
+
+    volume = abs(sum(a * b for a, b in zip(a1, cross(a2, a3), strict=True)))
+
+    def width(u: tuple, v: tuple) -> float:
+        area = math.sqrt(sum(c * c for c in cross(u, v)))
+        return volume / area if area > 0 else math.inf
+
+    grid = tuple(int(n) for n in simulation.state.domain_decomposition)
+    return grid, (width(a2, a3), width(a3, a1), width(a1, a2))
+
+
+def tag_count(simulation: Any) -> int:
+    """int: One more than the largest particle tag in the system (the size of a table by tag)."""
+    return int(simulation.state._cpp_sys_def.getParticleData().getMaximumTag()) + 1
 
 
 def attach_nlist(nlist: Any, simulation: Any) -> Callable[[], None]:

@@ -10,6 +10,7 @@ Units are HOOMD's: whatever [length] and [energy] the simulation uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -65,31 +66,45 @@ class PairModel(Protocol):
 class ManyBodyInputs:
     r"""What a many-body model receives.
 
+    On one rank the particles are the whole system (``M = N``). Under MPI domain
+    decomposition they are the rank's own particles (the first ``n_local``), then
+    the ghosts HOOMD keeps near its domain, then padding (``M`` only grows, so the
+    compiled step keeps its shapes). See `ManyBodyModel` for what that asks of a
+    model.
+
     Attributes:
-        positions: (N, 3) particle positions :math:`[\mathrm{length}]`, in the
+        positions: (M, 3) particle positions :math:`[\mathrm{length}]`, in the
             model's dtype. Energy terms that depend on absolute positions (walls,
             fields, slab corrections) belong to non-periodic directions; their
             virial is taken as :math:`-\sum_i \vec r_i \otimes \partial E/\partial \vec r_i`.
-        types: (N,) ``int32`` type ids.
+            Under MPI, along a direction the domains split HOOMD wraps a particle
+            that left the box only when it next migrates particles (at a
+            neighbor-list build), so such terms belong to a direction the domains
+            do not split (a slab's z: ``domain_decomposition=(None, None, 1)``).
+        types: (M,) ``int32`` type ids.
         box: (6,) ``[Lx, Ly, Lz, xy, xz, yz]`` :math:`[\mathrm{length}]` (tilts
-            dimensionless), HOOMD's convention.
-        charges: (N,) particle charges :math:`[\mathrm{charge}]`.
+            dimensionless), HOOMD's convention: the global box.
+        charges: (M,) particle charges :math:`[\mathrm{charge}]`, ghosts included.
         pair_i: (P,) ``int32`` index of the first particle of each pair.
         pair_j: (P,) ``int32`` index of the second particle of each pair.
         r_ij: (P, 3) minimum-image displacements :math:`\vec r_j - \vec r_i`
             :math:`[\mathrm{length}]`, with the same padding as for `PairModel`.
+            Under MPI, ``pair_i`` is a local particle and ``pair_j`` local or a
+            ghost; pairs of two ghosts are not listed.
         pair_mask: (P,) ``bool``, True for real pairs within ``r_cut``. Models
             must ignore pairs where it is False.
         neighbors: (R, K) ``int32`` neighbor table: row ``i`` lists the indices
             of every neighbor of particle ``i`` (each pair appears in both rows;
-            R is the number of particles that receive forces, N on one rank).
-            Entries past a row's neighbor count hold ``i``. Empty (R, 0 or 8)
-            without a neighbor list. The natural input for descriptor-based
-            potentials: per-row reductions need no scatter.
+            R >= ``n_local`` rows, the rows past ``n_local`` empty). Entries past
+            a row's neighbor count hold ``i``. Empty (R, 0 or 8) without a
+            neighbor list. The natural input for descriptor-based potentials:
+            per-row reductions need no scatter.
         neighbor_mask: (R, K) ``bool``, True for real neighbors within ``r_cut``.
         r_neighbors: (R, K, 3) minimum-image displacements
             :math:`\vec r_{\mathrm{neighbors}[i, k]} - \vec r_i` :math:`[\mathrm{length}]`,
             differentiable, the filler vector where ``neighbor_mask`` is False.
+        n_local: scalar ``int32``: the particles whose energies count (all of them
+            on one rank).
 
     A model reads the fields it needs; the step differentiates through those only.
     """
@@ -105,14 +120,49 @@ class ManyBodyInputs:
     neighbors: tf.Tensor | None = None
     neighbor_mask: tf.Tensor | None = None
     r_neighbors: tf.Tensor | None = None
+    n_local: tf.Tensor | None = None
+    rank_sum: Callable[[tf.Tensor], tf.Tensor] | None = None
+
+    def total(self, values: tf.Tensor) -> tf.Tensor:
+        r"""The sum of per-particle ``values`` over every particle of the system, each once.
+
+        Args:
+            values: (M, ...) per-particle quantities (e.g. ``charges * positions[:, 2]``).
+
+        Returns:
+            (...) the sum over the first ``n_local`` rows, added up over all MPI
+            ranks: the same value on every rank. Differentiable, with the chain rule
+            carried across ranks. This is the way for a model to use a global
+            quantity (a total dipole, a net charge) that stays exact under domain
+            decomposition; ``tf.reduce_sum(values)`` would sum one domain and its
+            ghosts.
+        """
+        local = values if self.n_local is None else values[: self.n_local]
+        summed = tf.reduce_sum(local, axis=0)
+        return summed if self.rank_sum is None else self.rank_sum(summed)
 
 
 @runtime_checkable
 class ManyBodyModel(Protocol):
     r"""A many-body potential: per-particle energies from the whole configuration.
 
-    ``model(inputs: ManyBodyInputs) -> energies``, a (N,) floating-point tensor of
-    per-particle energies :math:`[\mathrm{energy}]`; the total energy is their sum.
+    ``model(inputs: ManyBodyInputs) -> energies``, a (M,) floating-point tensor of
+    per-particle energies :math:`[\mathrm{energy}]`, one per row of
+    ``inputs.positions``; the total energy is the sum of the first
+    ``inputs.n_local`` (the rest are discarded, and must be finite).
+
+    **Under MPI domain decomposition** a model must say how far its energies
+    reach, as an attribute ``cutoff`` :math:`[\mathrm{length}]`: the energy of
+    particle ``i`` depends only on particles closer to ``i`` than ``cutoff``, and on
+    totals over the system taken with `ManyBodyInputs.total`. ``cutoff = 0`` is a
+    model of single-particle terms and totals (a slab correction, an external
+    field). `hoomd_mlx.TensorFlowForce` then needs ``r_cut >= cutoff`` for every
+    type pair, so that HOOMD's ghost shell holds every particle within ``cutoff``
+    of a local one; forces the rank computes on its ghosts are sent to the ranks
+    that own them, so that shell is enough (without that exchange a one-hop model
+    would need ghosts out to twice its range). A many-body model without
+    ``cutoff`` is refused under MPI: its range is unknown, so exact forces cannot
+    be guaranteed.
     """
 
     def __call__(self, inputs: ManyBodyInputs) -> tf.Tensor:

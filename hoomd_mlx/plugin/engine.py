@@ -31,6 +31,7 @@ from hoomd_mlx.plugin.contract import (
     check_pair_symmetry,
 )
 from hoomd_mlx.plugin.pairs import NeighborPairs, bucket_capacity
+from hoomd_mlx.plugin.ranks import RankSum, TagTable, send_ghost_rows_home
 from hoomd_mlx.plugin.step import LAYOUTS, make_step
 from hoomd_mlx.plugin.table import NeighborTable
 
@@ -66,7 +67,8 @@ class StepStats:
         self.neighbor_seconds = 0.0
         self.nlist_seconds = 0.0
         self.pair_builds = 0
-        self.pair_count = 0
+        self.pair_halves = 0
+        self.ghost_exchanges = 0
         self.widths: set[int] = set()
 
 
@@ -84,6 +86,7 @@ class HostArrays:
         self.positions = TensorBridge()
         self._charges = TensorBridge()
         self._padded = AlignedStaging()
+        self._padded_charges = AlignedStaging()
 
     @property
     def input_path(self) -> str:
@@ -115,13 +118,18 @@ class HostArrays:
         self.positions.last_path = "staged"
         return self._padded.stage_padded(self.records(self.view(position_with_ghost)), rows)
 
+    def padded_charges(self, charges: np.ndarray, rows: int) -> tf.Tensor:
+        """(rows,) tensor: local and ghost charges first, then padding (one staged copy)."""
+        return self._padded_charges.stage_padded(charges, rows)
+
     def tensor(self, array: Any) -> tf.Tensor:
         """A tensor holding the int32 ``array`` (built once per neighbor-list build)."""
         return tf.constant(array)
 
     def write(self, target: Any, tensor: tf.Tensor, rows: int) -> None:
         """Copy the first ``rows`` rows of ``tensor`` into a HOOMD array view."""
-        np.copyto(target[:rows], tensor.numpy()[:rows])
+        values = tensor.numpy() if isinstance(tensor, tf.Tensor) else tensor
+        np.copyto(target[:rows], values[:rows])
 
     def host(self, array: Any) -> np.ndarray:
         """``array`` as a numpy array (for error messages)."""
@@ -150,6 +158,13 @@ class ForceEngine:
             are padded to capacities that only grow, so the compiled step keeps its
             shapes while their numbers change. ``layout="auto"`` means
             ``"dense"`` then (no timing that could differ between ranks).
+        comm: The mpi4py communicator of the ranks (with ``decomposed``). Many-body
+            models then get `ManyBodyInputs.total` summed over ranks, ghost charges
+            looked up by tag, and the forces and virials computed on ghosts are sent
+            to the ranks that own them.
+        ghosts: Whether the step sees HOOMD's ghost particles under MPI (with a
+            neighbor list); a many-body model without one (single-particle terms
+            and totals) sees the rank's own particles only.
     """
 
     def __init__(
@@ -164,6 +179,8 @@ class ForceEngine:
         layout: str = "auto",
         arrays: Any = None,
         decomposed: bool = False,
+        comm: Any = None,
+        ghosts: bool = True,
     ) -> None:
         self.model = model
         self.many_body = many_body
@@ -174,6 +191,11 @@ class ForceEngine:
         self._steps: dict[tuple[str, bool], Any] = {}
         self.layout = "many-body" if many_body else layout
         self.decomposed = decomposed
+        self.comm = comm
+        self._rank_sum = RankSum(comm) if decomposed and many_body else None
+        self._exchange = decomposed and many_body and ghosts
+        self.ghosts = ghosts
+        self._ghost_charges = TagTable()
         if decomposed and self.layout == "auto":
             self.layout = "dense"
         self._row_capacity = 0
@@ -231,6 +253,7 @@ class ForceEngine:
             neighbors=tf.zeros([n, 1], tf.int32),
             neighbor_mask=tf.zeros([n, 1], tf.bool),
             r_neighbors=tf.zeros([n, 1, 3], dtype) + tf.constant([1.0, 0.0, 0.0], dtype),
+            n_local=tf.constant(n, tf.int32),
         )
         try:
             out = self.model(inputs)
@@ -272,7 +295,12 @@ class ForceEngine:
         if timestep <= self._last_timestep:
             self._nlist_key = None
         self._last_timestep = timestep
-        if key == self._nlist_key:
+        stale = key != self._nlist_key
+        if self._exchange:  # the ghost-charge gather below is collective
+            from mpi4py import MPI
+
+            stale = bool(self.comm.allreduce(stale, op=MPI.LOR))
+        if not stale:
             return
         started = time.perf_counter()
         want_pairs, want_table = self._needs()
@@ -292,14 +320,31 @@ class ForceEngine:
                     self._row_capacity = max(self._row_capacity, bucket_capacity(self._table.rows))
                     self._table = self._table.padded_rows(self._row_capacity, xp=xp)
             self._neighbor_args = self._tensors_of(self._pairs, self._table)
+        if self._exchange:
+            with _compat.particle_arrays(simulation.state) as particles:
+                self._ghost_charges.gather(
+                    self.comm, view(particles.tag), view(particles.charge), _compat.tag_count(simulation)
+                )
         self._nlist_key = key
         stats = self.stats
         stats.neighbor_seconds += time.perf_counter() - started
         stats.pair_builds += 1
-        stats.pair_count = self._pairs.count if want_pairs else self._table.entries // 2
+        stats.pair_halves = self._pair_halves(want_pairs, _compat.local_count(simulation))
         if want_table and self._table.width not in stats.widths:
             stats.widths.add(self._table.width)
             logger.info("neighbor table width %d (%d entries)", self._table.width, self._table.entries)
+
+    def _pair_halves(self, from_pairs: bool, n_local: int) -> int:
+        """int: Twice the pairs this rank holds, a pair shared with another rank counted once.
+
+        Summed over ranks and halved, this is the system's pair count: a pair across
+        two domains is held by both ranks.
+        """
+        if not from_pairs:
+            return int(self._table.entries)  # local pairs twice, pairs with a ghost once
+        count = self._pairs.count
+        with_ghost = int((self._pairs.j[:count] >= n_local).sum()) if self.decomposed else 0
+        return 2 * count - with_ghost
 
     # -- per step ---------------------------------------------------------------------
 
@@ -311,6 +356,7 @@ class ForceEngine:
             jit_compile=jit,
             virial=virial,
             layout=layout,
+            rank_sum=self._rank_sum,
         )
         return _flat_call(step.get_concrete_function())
 
@@ -333,7 +379,10 @@ class ForceEngine:
                 raise ModelOutputError(
                     f"the model failed in the force step: {plain_err.message}"
                 ) from plain_err
-            logger.warning("XLA cannot compile this model (%s); running it without XLA", err.message)
+            if self._rank_sum is not None and self._rank_sum.traced:
+                logger.info("the step sums over MPI ranks (inputs.total), outside XLA: plain graph")
+            else:
+                logger.warning("XLA cannot compile this model (%s); running it without XLA", err.message)
             self._jit = False
             self._steps.clear()
             step = plain
@@ -384,23 +433,25 @@ class ForceEngine:
             virial_view = arrays.view(out.virial)
             want_virial = _compat.virial_requested(virial_view)
             box = self._box_tensor(state.box)
-            charges = arrays.charges(particles.charge) if self.many_body else self._no_charges
             n_local = virial_view.shape[0]
             if self.decomposed:
-                with_ghosts = particles.position_with_ghost
+                seen = particles.position_with_ghost if self.ghosts else particles.position
                 self._particle_capacity = max(
-                    self._particle_capacity, self._row_capacity, bucket_capacity(with_ghosts.shape[0])
+                    self._particle_capacity, self._row_capacity, bucket_capacity(seen.shape[0])
                 )
 
                 def postype() -> tf.Tensor:
-                    return arrays.padded_postype(with_ghosts, self._particle_capacity)
+                    return arrays.padded_postype(seen, self._particle_capacity)
             else:
 
                 def postype() -> tf.Tensor:
                     return arrays.postype(particles.position)
 
+            charges = self._charges(particles, n_local) if self.many_body else self._no_charges
+            counts = (tf.constant(n_local, tf.int32),)
+
             def args_of() -> tuple:
-                return (postype(), box, charges, *self._neighbor_args, *self._constants)
+                return (postype(), box, charges, *self._neighbor_args, *self._constants, *counts)
 
             arrays.synchronize()
             if self.layout == "auto":
@@ -419,6 +470,10 @@ class ForceEngine:
                     arrays.host(arrays.view(particles.tag)),
                     timestep,
                 )
+            if self._exchange:
+                force_energy, virial = self._send_ghost_results_home(
+                    force_energy, virial, want_virial, particles, n_local
+                )
             arrays.write(self._force_records(out), force_energy, n_local)
             if want_virial:
                 arrays.write(virial_view, virial, n_local)
@@ -430,6 +485,30 @@ class ForceEngine:
         stats.virial_steps += int(want_virial)
         stats.model_seconds += elapsed
         stats.force_seconds += time.perf_counter() - started
+
+    def _charges(self, particles: Any, n_local: int) -> tf.Tensor:
+        """Charges of the rows the step sees: ghosts' from the tag table under MPI."""
+        if not self.decomposed:
+            return self.arrays.charges(particles.charge)
+        view = self.arrays.view
+        values = view(particles.charge)
+        if self.ghosts:
+            ghost_tags = view(particles.tag_with_ghost)[n_local:]
+            values = np.concatenate([values, self._ghost_charges[ghost_tags]])
+        return self.arrays.padded_charges(values, self._particle_capacity)
+
+    def _send_ghost_results_home(
+        self, force_energy: tf.Tensor, virial: tf.Tensor, want_virial: bool, particles: Any, n_local: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Add the forces (and virials) computed on ghosts to the ranks owning them (collective)."""
+        view = self.arrays.view
+        ghost_tags = view(particles.tag_with_ghost)[n_local:]
+        fe = force_energy.numpy()
+        rows = np.concatenate([fe[:, :3], virial.numpy()], axis=1) if want_virial else fe[:, :3].copy()
+        send_ghost_rows_home(self.comm, rows, n_local, ghost_tags, view(particles.rtag))
+        fe[:, :3] = rows[:, :3]
+        self.stats.ghost_exchanges += 1
+        return fe, (rows[:, 3:] if want_virial else virial)
 
     def _force_records(self, out: Any) -> Any:
         """HOOMD's (N, 4) ``(fx, fy, fz, energy)`` records, checked once to be laid out so."""

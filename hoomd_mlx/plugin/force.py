@@ -101,7 +101,8 @@ class TensorFlowForce(hoomd.md.force.Custom):
         nlist: HOOMD neighbor list giving the pairs. Required for pair models.
         r_cut: Cutoff :math:`[\mathrm{length}]`: one number, or a mapping from type
             pairs ``("A", "B")`` to cutoffs (every pair of types must be listed).
-        many_body: Whether ``model`` is a many-body model.
+        many_body: Whether ``model`` is a many-body model. Under MPI domain
+            decomposition it must declare its range (see `ManyBodyModel`).
         dtype: Dtype the model computes in (``"float64"`` or ``"float32"``). Default:
             the model's ``compute_dtype`` (Keras) or ``dtype`` attribute, else float64.
         jit_compile: Compile the step with XLA: ``True``, ``False`` or ``"auto"``
@@ -170,6 +171,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
         self._layout = layout
         self._engine: ForceEngine | None = None
         self._release: Callable[[], None] | None = None
+        self._comm: Any = None
 
     # -- HOOMD hooks ----------------------------------------------------------------------
 
@@ -191,27 +193,87 @@ class TensorFlowForce(hoomd.md.force.Custom):
             return cutoffs
         return {(a, b): float(r_cut) for a in types for b in types}
 
+    def _model_reach(self, cutoffs: dict, ranks: int) -> float:
+        """float: How far the model's energies reach (its ``cutoff``), checked against ``r_cut``."""
+        if not self._many_body:
+            return max(cutoffs.values(), default=0.0)
+        reach = getattr(self._model, "cutoff", None)
+        if reach is None:
+            if ranks > 1:
+                raise ConfigurationError(
+                    f"this simulation runs on {ranks} MPI ranks, but the many-body model declares no range: "
+                    "give it an attribute `cutoff` [length] (its per-particle energies depend only on "
+                    "particles closer than that, and on totals taken with inputs.total(...); cutoff = 0 "
+                    "for single-particle terms and totals), so that TensorFlowForce can make HOOMD keep "
+                    "every particle it needs as a ghost. Or run on one rank"
+                )
+            return 0.0
+        try:
+            reach = float(reach)
+        except (TypeError, ValueError) as err:
+            raise ConfigurationError(f"the model's cutoff must be a number [length], got {reach!r}") from err
+        if not reach >= 0 or reach == float("inf"):
+            raise ConfigurationError(f"the model's cutoff must be finite and >= 0 [length], got {reach!r}")
+        if reach > 0 and self._nlist is not None and reach > min(cutoffs.values()):
+            pair, short = min(cutoffs.items(), key=lambda item: item[1])
+            raise ConfigurationError(
+                f"the model's energies reach {reach} (its cutoff) but r_cut{list(pair)} = {short}: the "
+                f"model would miss neighbors. Give TensorFlowForce r_cut >= {reach} for every type pair"
+            )
+        if reach > 0 and self._nlist is None and ranks > 1:
+            raise ConfigurationError(
+                f"the many-body model's energies reach {reach} (its cutoff); under MPI it needs the "
+                "ghosts a neighbor list brings: pass nlist=hoomd.md.nlist.Cell(buffer=0.4) and "
+                f"r_cut={reach}"
+            )
+        return reach
+
+    def _check_domains(self, simulation: Any, reach: float) -> None:
+        """Refuse domains too thin for the ghost shell this force needs (HOOMD's rule: 2x)."""
+        if self._nlist is None or reach <= 0:
+            return
+        ghost = reach + float(self._nlist.buffer)
+        grid, widths = _compat.domain_thickness(simulation)
+        for axis, n, width in zip("xyz", grid, widths, strict=True):
+            if n > 1 and width <= 2 * ghost:
+                raise ConfigurationError(
+                    f"the domains are {width:.4g} thick along {axis} ({n} domains) but this force needs "
+                    f"ghost particles out to {ghost:.4g} (r_cut {reach:.4g} + nlist buffer "
+                    f"{float(self._nlist.buffer):.4g}), and HOOMD-blue needs domains more than twice "
+                    f"that thick. Run on fewer ranks, pass domain_decomposition= with fewer domains "
+                    f"along {axis} when creating the state, or use a shorter r_cut"
+                )
+
     def _attach_hook(self) -> None:
         simulation = self._simulation
         ranks = _compat.num_ranks(simulation)
         gpu = _compat.is_gpu(simulation)
-        if ranks > 1 and (self._many_body or gpu):
-            # A many-body energy needs ghosts of ghosts (and ghost forces sent home); not built yet.
-            what = "a many-body model" if self._many_body else "hoomd.device.GPU"
+        comm = None
+        if ranks > 1 and gpu:
             raise ConfigurationError(
-                f"TensorFlowForce with {what} does not support MPI domain decomposition yet (this "
-                f"simulation runs on {ranks} ranks); pair models on the CPU do. Run it on one rank "
+                f"TensorFlowForce on hoomd.device.GPU does not support MPI domain decomposition (this "
+                f"simulation runs on {ranks} ranks); on the CPU it does. Run GPU simulations on one rank "
                 "(without mpirun, or hoomd.communicator.Communicator(ranks_per_partition=1) for "
                 "independent replicas)"
             )
+        types = list(simulation.state.particle_types)
+        cutoffs = self._cutoffs(types)
+        reach = self._model_reach(cutoffs, ranks)
+        if ranks > 1:
+            self._check_domains(simulation, reach)
+            try:
+                comm = _compat.mpi_comm(simulation)
+            except ImportError as err:
+                raise ConfigurationError(
+                    "TensorFlowForce under MPI needs mpi4py: pip install mpi4py (or hoomd-mlx[mpi])"
+                ) from err
+        self._comm = comm
         if gpu:
             from hoomd_mlx.plugin.gpu import GPUArrays
 
             arrays = GPUArrays()
         else:
             arrays = HostArrays()
-        types = list(simulation.state.particle_types)
-        cutoffs = self._cutoffs(types)
         if self._nlist is not None:
             detach = _compat.attach_nlist(self._nlist, simulation)
             # Full storage: the neighbor table holds both orders of each pair. A native CPU pair
@@ -220,13 +282,13 @@ class TensorFlowForce(hoomd.md.force.Custom):
             _compat.widen_nlist_cutoff(self._nlist, cutoffs, owner=id(self))
             self._release = _compat.releaser(self._nlist, id(self), detach)
         try:
-            self._attach_engine(simulation, types, cutoffs, arrays, ranks)
+            self._attach_engine(simulation, types, cutoffs, arrays, comm)
         except Exception:
             self._detach_hook_release()
             raise
 
     def _attach_engine(
-        self, simulation: Any, types: list[str], cutoffs: dict, arrays: Any, ranks: int
+        self, simulation: Any, types: list[str], cutoffs: dict, arrays: Any, comm: Any
     ) -> None:
         super()._attach_hook()
         self._engine = ForceEngine(
@@ -238,7 +300,9 @@ class TensorFlowForce(hoomd.md.force.Custom):
             cutoffs=cutoffs,
             layout=self._layout,
             arrays=arrays,
-            decomposed=ranks > 1,
+            decomposed=comm is not None,
+            comm=comm,
+            ghosts=self._nlist is not None,
         )
         self._engine.check_model(simulation.state.N_particles)
 
@@ -311,8 +375,17 @@ class TensorFlowForce(hoomd.md.force.Custom):
 
     @log(requires_run=True)
     def pair_count(self) -> int:
-        """int: Pairs in the current neighbor-list build (before the ``r_cut`` mask)."""
-        return self._engine.stats.pair_count
+        """int: Pairs in the current neighbor-list build (before the ``r_cut`` mask), whole system.
+
+        Under MPI a pair across two domains is held by both ranks; it is counted once.
+        Every rank must read it (it is a sum over ranks), as for HOOMD's ``energy``.
+        """
+        halves = self._engine.stats.pair_halves
+        if self._comm is not None:
+            from hoomd_mlx.plugin.ranks import reduce_sum
+
+            halves = reduce_sum(self._comm, halves)
+        return round(halves / 2)
 
     @log(requires_run=True)
     def step_time(self) -> float:

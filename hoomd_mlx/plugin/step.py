@@ -57,6 +57,7 @@ STEP_SIGNATURE = (
     tf.TensorSpec([None], F64, name="rcut2"),
     tf.TensorSpec([], tf.int32, name="n_types"),
     tf.TensorSpec([], F64, name="r_fill"),
+    tf.TensorSpec([], tf.int32, name="n_local"),
 )
 """The arguments of every step: particles, pairs (pairs layout), table (dense), cutoffs.
 
@@ -64,7 +65,8 @@ STEP_SIGNATURE = (
 Lz, xy, xz, yz]``; ``charges`` (N,) (empty unless many-body); ``pair_i``,
 ``pair_j`` (P,) padded pairs of which the first ``n_pairs`` are real;
 ``neighbors`` (R, K) and ``counts`` (R,) the `NeighborTable`; ``rcut2`` (T*T,)
-squared cutoffs by ``type_i * T + type_j``; ``r_fill`` the filler length.
+squared cutoffs by ``type_i * T + type_j``; ``r_fill`` the filler length;
+``n_local`` the particles whose energies count (the rank's own; all on one rank).
 """
 
 
@@ -221,9 +223,10 @@ def _sparse_pair_step(model, dtype, virial, postype, box, pair_i, pair_j, n_pair
     return _scatter_pairs(d, g, tf.cast(e_pair, F64), pair_i, pair_j, n, virial)
 
 
-def _many_body_step(model, dtype, virial, args):
-    postype, box, charges, pair_i, pair_j, n_pairs, neighbors, counts, rcut2, n_types, r_fill = args
+def _many_body_step(model, dtype, virial, args, rank_sum):
+    postype, box, charges, pair_i, pair_j, n_pairs, neighbors, counts, rcut2, n_types, r_fill, n_local = args
     n = tf.shape(postype)[0]
+    local = tf.range(n) < n_local
     pos = postype[:, :3]
     d, d_pairs, _, _, pair_mask = _pair_geometry(
         postype, box, pair_i, pair_j, n_pairs, rcut2, n_types, r_fill, dtype
@@ -246,8 +249,10 @@ def _many_body_step(model, dtype, virial, args):
             neighbors=neighbors,
             neighbor_mask=table_mask,
             r_neighbors=d_table,
+            n_local=n_local,
+            rank_sum=rank_sum,
         )
-        energies = model(inputs)
+        energies = tf.where(local, model(inputs), tf.zeros((), dtype))
         total = tf.reduce_sum(energies)
     g_pos, g_pairs, g_table = tape.gradient(total, [pos_model, d_pairs, d_table])
     # Unused inputs have no gradient; their branches are left out of the graph at trace time.
@@ -292,6 +297,7 @@ def make_step(
     jit_compile: bool = True,
     virial: bool = True,
     layout: str = "dense",
+    rank_sum: Callable | None = None,
 ) -> tf.types.experimental.GenericFunction:
     """Compile the force step for ``model``.
 
@@ -306,6 +312,8 @@ def make_step(
             (0, 6) tensor. HOOMD needs virials only on steps that compute pressure.
         layout: ``"dense"`` (neighbor table, reductions) or ``"pairs"`` (pair
             list, scatter), for pair models.
+        rank_sum: Under MPI, the `hoomd_mlx.plugin.ranks.RankSum` behind
+            `ManyBodyInputs.total` (many-body models); None on one rank.
 
     Returns:
         A `tf.function` taking `STEP_SIGNATURE` and returning ``(force_energy,
@@ -315,10 +323,14 @@ def make_step(
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
-    def step(postype, box, charges, pair_i, pair_j, n_pairs, neighbors, counts, rcut2, n_types, r_fill):
+    def step(
+        postype, box, charges, pair_i, pair_j, n_pairs, neighbors, counts, rcut2, n_types, r_fill, n_local
+    ):
         if many_body:
             args = (postype, box, charges, pair_i, pair_j, n_pairs, neighbors, counts, rcut2, n_types, r_fill)
-            force_energy, virials = _many_body_step(model, dtype, virial, args)
+            if rank_sum is not None:
+                rank_sum.begin_trace()
+            force_energy, virials = _many_body_step(model, dtype, virial, (*args, n_local), rank_sum)
         elif layout == "dense":
             force_energy, virials = _dense_pair_step(
                 model, dtype, virial, postype, box, neighbors, counts, rcut2, n_types, r_fill
