@@ -17,6 +17,11 @@ not read back is skipped in favour of the previous one.
 SIGTERM (a preemption notice) makes `JobContext.run` write a checkpoint after the
 current chunk (chunks are sized to about a second) and exit with
 `PREEMPTED_EXIT_CODE`.
+
+Under MPI (a job of several ranks, `hoomd_mlx.campaign.ranks`) every rank runs the
+job function; SIGTERM or SIGUSR1 on any rank stops all of them after the same chunk,
+chunk lengths and checkpoint times are rank 0's decisions, checkpoints are written
+collectively, and only rank 0 reads or writes the job directory.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hoomd_mlx.campaign.ranks import NOTICE_SIGNAL, Ranks
 
 __all__ = ["PREEMPTED_EXIT_CODE", "CheckpointPolicy", "JobContext", "Preempted"]
 
@@ -102,6 +109,8 @@ class JobContext:
         directory: The job's own directory (created if needed).
         policy: Checkpoint interval.
         report: Callable receiving progress dicts (the runner relays them to the driver).
+        ranks: The MPI ranks running this job (default: one rank, no MPI). With several, every
+            rank makes the same calls; only rank 0 reports and touches files.
 
     Attributes:
         settings (dict): The spec's ``[job.settings]``.
@@ -114,12 +123,15 @@ class JobContext:
         directory: str | Path,
         policy: CheckpointPolicy | None = None,
         report: Callable[[dict], None] | None = None,
+        ranks: Ranks | None = None,
     ) -> None:
         self.params = dict(params)
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.ranks = ranks or Ranks()
+        if self.ranks.is_root:
+            self.directory.mkdir(parents=True, exist_ok=True)
         self.policy = policy or CheckpointPolicy()
-        self._report = report or (lambda message: None)
+        self._report = (report or (lambda message: None)) if self.ranks.is_root else (lambda message: None)
         self.settings: dict[str, Any] = {}
         self._sigterm = False
         self._thermostat_dof: list[float] = []
@@ -132,16 +144,20 @@ class JobContext:
         return self.directory / name
 
     def write_atomic(self, name: str, data: bytes | str) -> Path:
-        """Write a job output under a temporary name, then rename it into place."""
+        """Write a job output under a temporary name, then rename it into place (rank 0 only)."""
         final = self.path(name)
+        if not self.ranks.is_root:
+            return final
         tmp = final.with_name(final.name + ".tmp")
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
         _fsync_replace(tmp, final)
         return final
 
     def save_array(self, name: str, **arrays: np.ndarray) -> Path:
-        """Save analysis arrays as ``name`` (.npz), atomically."""
+        """Save analysis arrays as ``name`` (.npz), atomically (rank 0 only)."""
         final = self.path(name)
+        if not self.ranks.is_root:
+            return final
         tmp = final.with_name(final.name + ".tmp.npz")
         np.savez(tmp, **arrays)
         _fsync_replace(tmp, final)
@@ -178,7 +194,10 @@ class JobContext:
             return {}
 
     def checkpoint(self, sim: Any) -> Path:
-        """Write a checkpoint of ``sim`` now (atomically, keeping the previous one)."""
+        """Write a checkpoint of ``sim`` now (atomically, keeping the previous one).
+
+        Collective under MPI: every rank calls it; it returns once rank 0 has the files in place.
+        """
         import hoomd
 
         log = _exact_logger(hoomd, sim)
@@ -186,16 +205,21 @@ class JobContext:
         hoomd.write.GSD.write(
             state=sim.state, filename=str(tmp), filter=hoomd.filter.All(), mode="wb", logger=log
         )
+        if self.ranks.is_root:
+            self._replace_checkpoint(tmp, int(sim.timestep))
+        self.ranks.barrier()
+        return self.path(CHECKPOINT)
+
+    def _replace_checkpoint(self, tmp: Path, step: int) -> None:
         manifest = self._manifest()
         current = self.path(CHECKPOINT)
         if current.exists() and CHECKPOINT in manifest:
             os.replace(current, self.path(PREVIOUS))
             manifest[PREVIOUS] = manifest[CHECKPOINT]
         _fsync_replace(tmp, current)
-        manifest[CHECKPOINT] = {"sha256": _sha256(current), "step": int(sim.timestep)}
+        manifest[CHECKPOINT] = {"sha256": _sha256(current), "step": step}
         self.write_atomic(MANIFEST, json.dumps(manifest))
-        self._report({"event": "checkpoint", "step": int(sim.timestep)})
-        return current
+        self._report({"event": "checkpoint", "step": step})
 
     def trajectory(
         self, sim: Any, trigger: Any, logger: Any = None, name: str = "trajectory.gsd", filter: Any = None
@@ -214,7 +238,7 @@ class JobContext:
 
         path = self.path(name)
         mode = "wb"
-        if path.exists():
+        if path.exists() and self.ranks.is_root:
             try:
                 with gsd.hoomd.open(path, "r") as traj:
                     mode = "ab" if len(traj) else "wb"
@@ -222,6 +246,7 @@ class JobContext:
                 logger_ = logging.getLogger(__name__)
                 logger_.warning("trajectory %s unreadable (%s); starting a new one", path, err)
                 os.replace(path, path.with_name(path.name + ".corrupt"))
+        mode = self.ranks.from_root(mode)
         if not isinstance(trigger, hoomd.trigger.Trigger):
             trigger = hoomd.trigger.Periodic(int(trigger))
         writer = hoomd.write.GSD(
@@ -237,13 +262,14 @@ class JobContext:
         import hoomd
 
         sim = hoomd.Simulation(device=device or hoomd.device.CPU(), seed=seed)
-        found = self.latest_checkpoint()
+        self.ranks.check(sim)
+        found = self.ranks.from_root(self.latest_checkpoint() if self.ranks.is_root else None)
         if found is None:
             build(sim)
             return sim
         path, step = found
         sim.create_state_from_gsd(str(path))
-        self._thermostat_dof = _restore_exact(sim, path)
+        self._thermostat_dof = _restore_exact(sim, path, self.ranks)
         self.resumed_from = step
         self._report({"event": "resumed", "step": step})
         logger.info("resumed from %s at step %d", path.name, step)
@@ -259,15 +285,19 @@ class JobContext:
         resumed attempt ends at the same final timestep as an uninterrupted run.
         """
         target_file = self.path("target_step")
-        if target_file.exists():
-            final = int(target_file.read_text())
-        else:
-            final = int(sim.timestep) + int(steps)
-            self.write_atomic("target_step", str(final))
+        final = None
+        if self.ranks.is_root:
+            if target_file.exists():
+                final = int(target_file.read_text())
+            else:
+                final = int(sim.timestep) + int(steps)
+                self.write_atomic("target_step", str(final))
+        final = self.ranks.from_root(final)
         if self._thermostat_dof:
             _set_thermostat_dof(sim, self._thermostat_dof)  # the integrator exists now
         main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, self._on_sigterm) if main_thread else None
+        notices = (signal.SIGTERM,) if self.ranks.size == 1 else (signal.SIGTERM, NOTICE_SIGNAL)
+        previous = {s: signal.signal(s, self._on_sigterm) for s in notices} if main_thread else {}
         chunk, last_step, last_time, taken = 100, int(sim.timestep), time.monotonic(), 0
         start_step = int(sim.timestep)
         self._log_steps(start_step, start_step, "started")
@@ -282,28 +312,40 @@ class JobContext:
                 sim.run(n)
                 elapsed = time.monotonic() - t0
                 chunk = max(1, min(100_000, int(n / max(elapsed, 1e-6))))  # about one second per chunk
-                if self._sigterm:
+                due = self.policy.due(int(sim.timestep) - last_step, time.monotonic() - last_time, taken)
+                chunk, due = self.ranks.from_root((chunk, due))  # wall times differ between ranks
+                if self.ranks.any(self._sigterm):
                     self.checkpoint(sim)
                     self._log_steps(start_step, int(sim.timestep), "preempted")
+                    self._report({"event": "preempted", "step": int(sim.timestep)})
+                    self.ranks.barrier()  # no rank exits (and so aborts the others) before rank 0 wrote
                     raise Preempted()
-                if self.policy.due(int(sim.timestep) - last_step, time.monotonic() - last_time, taken):
+                if due:
                     self.checkpoint(sim)
                     last_step, last_time, taken = int(sim.timestep), time.monotonic(), taken + 1
             self._log_steps(start_step, int(sim.timestep), "finished")
         finally:
-            if main_thread:
-                signal.signal(signal.SIGTERM, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     def _log_steps(self, start: int, end: int, how: str) -> None:
+        if not self.ranks.is_root:
+            return
         with self.path(STEPS_LOG).open("a") as f:
             f.write(json.dumps({"start": start, "end": end, "how": how, "pid": os.getpid()}) + "\n")
 
 
 def _exact_logger(hoomd: Any, sim: Any) -> Any:
-    """A HOOMD logger carrying float64 positions, velocities and thermostat state."""
+    """A HOOMD logger carrying float64 positions, velocities and thermostat state.
+
+    Collective under MPI (the snapshot is gathered on rank 0, whose values GSD writes).
+    """
     snapshot = sim.state.get_snapshot()
-    position = np.asarray(snapshot.particles.position, dtype=np.float64)
-    velocity = np.asarray(snapshot.particles.velocity, dtype=np.float64)
+    if snapshot.communicator.rank == 0:
+        position = np.asarray(snapshot.particles.position, dtype=np.float64)
+        velocity = np.asarray(snapshot.particles.velocity, dtype=np.float64)
+    else:  # snapshots hold data on rank 0 only
+        position = velocity = np.zeros((0, 3))
     dof = _thermostat_dof(sim)
 
     class ExactState(metaclass=hoomd.logging.Loggable):
@@ -331,20 +373,29 @@ def _logged(frame_log: dict, name: str) -> np.ndarray | None:
     return None
 
 
-def _restore_exact(sim: Any, path: Path) -> list[float]:
-    """Overwrite the float32 GSD positions/velocities with the float64 copies; return thermostat DOF."""
-    import gsd.hoomd
+def _restore_exact(sim: Any, path: Path, ranks: Ranks) -> list[float]:
+    """Overwrite the float32 GSD positions/velocities with the float64 copies; return thermostat DOF.
 
-    with gsd.hoomd.open(path, "r") as traj:
-        frame_log = dict(traj[0].log)
-    position = _logged(frame_log, "exact_position")
-    if position is not None:
+    Collective under MPI: rank 0 reads the file and fills the snapshot, which
+    ``set_snapshot`` scatters to the ranks' domains.
+    """
+    position = velocity = dof = None
+    if ranks.is_root:
+        import gsd.hoomd
+
+        with gsd.hoomd.open(path, "r") as traj:
+            frame_log = dict(traj[0].log)
+        position = _logged(frame_log, "exact_position")
+        velocity = _logged(frame_log, "exact_velocity")
+        dof = _logged(frame_log, "thermostat_dof")
+    has_exact, dof = ranks.from_root((position is not None, None if dof is None else dof.tolist()))
+    if has_exact:
         snapshot = sim.state.get_snapshot()
-        snapshot.particles.position[:] = position.reshape(-1, 3)
-        snapshot.particles.velocity[:] = _logged(frame_log, "exact_velocity").reshape(-1, 3)
+        if ranks.is_root:
+            snapshot.particles.position[:] = position.reshape(-1, 3)
+            snapshot.particles.velocity[:] = velocity.reshape(-1, 3)
         sim.state.set_snapshot(snapshot)
-    dof = _logged(frame_log, "thermostat_dof")
-    return [] if dof is None else [float(x) for x in dof.ravel()]
+    return [] if dof is None else [float(x) for x in np.ravel(dof)]
 
 
 def _thermostats(sim: Any) -> list:

@@ -9,6 +9,10 @@ progress lines as Dask events (topic `EVENT_TOPIC`) and returns an outcome:
 * ``{"status": "error", ...}`` -- the job's own code failed (uses the retry budget);
 * it raises `JobInterruptedError` when the job was stopped from outside (SIGTERM,
   killed): an infrastructure failure, not the job's fault.
+
+A job of several MPI ranks (``task.ranks > 1``) starts ``python -m
+hoomd_mlx.campaign.launcher`` instead, which runs ``jobmain`` on every rank under
+``task.launcher`` (see that module for how the preemption notice reaches the ranks).
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ class JobTask:
     search_path: tuple = ()
     threads: int = 1
     isolation: str = "subprocess"
+    ranks: int = 1
+    launcher: tuple = ()
 
 
 def _emit(message: dict) -> None:
@@ -87,8 +93,10 @@ def run_job(task: JobTask) -> dict:
     _emit({"event": "started", "job": task.job_id})
     start = time.monotonic()
     tail: deque[str] = deque(maxlen=40)
+    module = "hoomd_mlx.campaign.jobmain" if task.ranks <= 1 else "hoomd_mlx.campaign.launcher"
+    preempted = False
     with subprocess.Popen(
-        [sys.executable, "-m", "hoomd_mlx.campaign.jobmain", task_file],
+        [sys.executable, "-m", module, task_file],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -96,14 +104,17 @@ def run_job(task: JobTask) -> dict:
         cwd=directory,
     ) as proc:
         for line in proc.stdout:
-            if not _relay(task.job_id, line):
+            kind = _relay(task.job_id, line)
+            if kind is None:
                 tail.append(line.rstrip())
+            preempted = preempted or kind == "preempted"
         code = proc.wait()
     os.unlink(task_file)
     if code == 0:
         outcome = json.loads(done.read_text())
         return {"status": "done", **outcome, "wall": time.monotonic() - start}
-    if code == PREEMPTED_EXIT_CODE or code < 0:
+    # a launcher may report its own status for ranks that stopped on the notice (mpirun: 1)
+    if code == PREEMPTED_EXIT_CODE or code < 0 or preempted:
         raise JobInterruptedError(
             f"job {task.job_id} stopped from outside (exit {code}); it resumes from its checkpoint"
         )
@@ -122,20 +133,20 @@ def _run_inline(task: JobTask) -> dict:
     return {"status": "done", **outcome}
 
 
-def _relay(job_id: str, line: str) -> bool:
-    """Forward one output line to the driver; True if it was a progress message."""
+def _relay(job_id: str, line: str) -> str | None:
+    """Forward one output line to the driver; the event of a progress message, None for a log line."""
     line = line.strip()
     if not line:
-        return True
+        return ""
     try:
         message = json.loads(line)
     except json.JSONDecodeError:
         message = None
     if isinstance(message, dict) and "event" in message:
         _emit({**message, "job": job_id})
-        return True
+        return str(message["event"])
     _emit({"event": "log", "text": line, "job": job_id})
-    return False
+    return None
 
 
 def resolve_function(target: str, search_path: tuple[str, ...] = ()) -> Any:

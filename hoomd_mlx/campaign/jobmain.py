@@ -6,6 +6,10 @@ the job function with a `JobContext`, runs the spec's analyses on
 ``trajectory.gsd`` and writes ``result.json`` atomically. Progress goes to
 stdout as JSON lines. If the worker that started it dies, a watchdog sends it
 SIGTERM, so it checkpoints and exits like a preempted job.
+
+A job of several MPI ranks runs this module on every rank, under the launcher
+(`hoomd_mlx.campaign.launcher`): rank 0 holds the lock, reports and writes files;
+the watchdog of each rank also stops the job when the launcher's parent is gone.
 """
 
 from __future__ import annotations
@@ -21,38 +25,55 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hoomd_mlx.campaign.checkpoint import CheckpointPolicy, JobContext
+from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE, CheckpointPolicy, JobContext
 from hoomd_mlx.campaign.execute import RESULT_FILE, resolve_function
+from hoomd_mlx.campaign.ranks import LAUNCHER_ENV, Ranks, launcher_alive
 
 TRAJECTORY = "trajectory.gsd"
+
+ORPHAN_GRACE = 300.0
+"""float: Seconds a rank of a multi-rank job whose launcher is gone may take to stop by itself.
+
+After that it exits at once (its peers may be gone), releasing the job directory's lock.
+"""
 
 
 def _report(message: dict) -> None:
     """Progress to the worker (stdout); if the worker is gone, keep going silently."""
     try:
         print(json.dumps(message), flush=True)
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # a broken pipe; EIO once mpirun is gone
         pass
 
 
-def _watch_parent() -> None:
+def _watch_parent(multi_rank: bool = False) -> None:
     parent = os.getppid()
+    launcher = os.environ.get(LAUNCHER_ENV) if multi_rank else None
 
     def watch() -> None:
-        while True:
+        while os.getppid() == parent and launcher_alive(launcher):
             time.sleep(0.5)
-            if os.getppid() != parent:
-                logging.getLogger(__name__).warning(
-                    "worker process %d is gone; stopping at a checkpoint", parent
-                )
-                os.kill(os.getpid(), signal.SIGTERM)
-                return
+        if not multi_rank:
+            gone = f"worker process {parent}"
+        elif os.getppid() != parent:
+            gone = f"launcher command (process {parent})"
+        else:
+            gone = f"launcher process {launcher} (the worker's child)"
+        logging.getLogger(__name__).warning("%s is gone; stopping at a checkpoint", gone)
+        os.kill(os.getpid(), signal.SIGTERM)
+        if multi_rank:  # a stop needs every rank: if the others are gone too, do not wait forever
+            time.sleep(ORPHAN_GRACE)
+            os._exit(PREEMPTED_EXIT_CODE)
 
     threading.Thread(target=watch, daemon=True).start()
 
 
-def execute(task: dict, report: Callable[[dict], None] = _report) -> dict:
-    """Run one job in this process; return and store (``result.json``) its outcome."""
+def execute(task: dict, report: Callable[[dict], None] = _report, ranks: Ranks | None = None) -> dict:
+    """Run one job in this process; return and store (``result.json``) its outcome.
+
+    With several ``ranks`` every rank calls this; rank 0 runs the analyses and writes the result.
+    """
+    ranks = ranks or Ranks()
     directory = Path(task["directory"])
     function = resolve_function(task["function"], tuple(task["search_path"]))
     job = JobContext(
@@ -62,12 +83,13 @@ def execute(task: dict, report: Callable[[dict], None] = _report) -> dict:
             task["checkpoint_steps"], task["checkpoint_seconds"], tuple(task.get("checkpoint_schedule", ()))
         ),
         report=report,
+        ranks=ranks,
     )
     job.settings = dict(task["settings"])
     start = time.monotonic()
     result = dict(function(task["params"], job) or {})
     trajectory = directory / TRAJECTORY
-    if task["analyses"] and trajectory.exists():
+    if task["analyses"] and ranks.is_root and trajectory.exists():
         from hoomd_mlx.campaign.analysis import run_analyses  # freud only when needed
 
         arrays, summary = run_analyses(trajectory, tuple(task["analyses"]))
@@ -82,20 +104,25 @@ def main(task_file: str) -> int:
     """Run the job described in ``task_file``; the process exit status tells how it ended."""
     task = json.loads(Path(task_file).read_text())
     directory = Path(task["directory"])
+    ranks = Ranks.world(int(task.get("ranks", 1)))
+    rank = f" rank {ranks.rank}" if ranks.size > 1 else ""
     logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.INFO if ranks.is_root else logging.WARNING,
+        format=f"%(asctime)s{rank} %(levelname)s %(name)s: %(message)s",
         handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(directory / "job.log")],
     )
     logging.getLogger("gsd").setLevel(logging.WARNING)
-    _watch_parent()
+    _watch_parent(ranks.size > 1)
     with (directory / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (directory / RESULT_FILE).exists():
-            _report({"event": "already-done"})
+        if ranks.is_root:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if ranks.from_root(ranks.is_root and (directory / RESULT_FILE).exists()):
+            if ranks.is_root:
+                _report({"event": "already-done"})
             return 0
-        execute(task)
-        _report({"event": "finished"})
+        execute(task, _report if ranks.is_root else lambda message: None, ranks)
+        if ranks.is_root:
+            _report({"event": "finished"})
     return 0
 
 

@@ -25,6 +25,7 @@ from distributed.scheduler import KilledWorker
 from hoomd_mlx.campaign.cluster import connect
 from hoomd_mlx.campaign.design import job_id
 from hoomd_mlx.campaign.execute import EVENT_TOPIC, JobInterruptedError, JobTask, run_job
+from hoomd_mlx.campaign.launcher import launcher_command
 from hoomd_mlx.campaign.ledger import Ledger
 from hoomd_mlx.campaign.spec import CampaignSpec
 from hoomd_mlx.cloud.drill import DrillSettings, ProgressClock, WorkerWatch
@@ -85,6 +86,8 @@ class Campaign:
             search_path=self.spec.search_path,
             threads=res.threads_per_worker,
             isolation=self.spec.job.isolation,
+            ranks=res.ranks,
+            launcher=launcher_command(res.launcher, res.ranks) if res.ranks > 1 else (),
         )
 
 

@@ -29,6 +29,8 @@ Example (``campaigns/lj_fluid.toml``)::
     retries = 2                   # failures of the job's own code; lost workers do not count
     checkpoint_steps = 1000
     checkpoint_seconds = 0
+    ranks = 1                     # MPI ranks per job; > 1 starts it under the launcher
+    launcher = "mpirun"           # mpirun | srun | ["mpirun", "--oversubscribe", "-n", "{ranks}"]
 
 An optional ``[cloud]`` table (`hoomd_mlx.cloud.settings`) describes the job for cost
 planning and can make the checkpoint interval come from the preemption model.
@@ -44,6 +46,7 @@ from typing import Any
 
 from hoomd_mlx.campaign.design import DesignSpace
 from hoomd_mlx.campaign.execute import resolve_function
+from hoomd_mlx.campaign.launcher import check_launcher
 from hoomd_mlx.campaign.learning import SurrogateSettings
 from hoomd_mlx.cloud.settings import CloudSettings
 from hoomd_mlx.errors import ConfigurationError, check_keys
@@ -76,13 +79,20 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class Resources:
-    """Workers, threads, retry budget and checkpoint interval."""
+    """Workers, threads, retry budget, checkpoint interval, and MPI ranks per job.
+
+    ``ranks > 1`` runs each job as that many MPI ranks, started by ``launcher``: a name
+    in `hoomd_mlx.campaign.launcher.LAUNCHERS` or a command template (a tuple of
+    strings, ``{ranks}`` standing for the rank count). One rank uses no launcher.
+    """
 
     workers: int = 2
     threads_per_worker: int = 1
     retries: int = 2
     checkpoint_steps: int = 0
     checkpoint_seconds: float = 60.0
+    ranks: int = 1
+    launcher: str | tuple[str, ...] = "mpirun"
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,15 @@ class CampaignSpec:
 def _resources(table: Mapping[str, Any]) -> Resources:
     known = {f for f in Resources.__dataclass_fields__}
     check_keys(table, known, "resources.")
+    ranks = table.get("ranks", 1)
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
+        raise ConfigurationError(
+            f"resources.ranks = {ranks!r}; expected a whole number of MPI ranks per job, >= 1 (1: no MPI)"
+        )
+    launcher = table.get("launcher", "mpirun")
+    check_launcher(launcher)
+    if not isinstance(launcher, str):
+        table = {**table, "launcher": tuple(launcher)}
     res = Resources(**table)
     for name in ("workers", "threads_per_worker"):
         if int(getattr(res, name)) < 1:
@@ -167,6 +186,12 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
         raise ConfigurationError("job.function is missing; give 'module:function'")
     if ":" not in job["function"]:
         raise ConfigurationError(f"job.function = {job['function']!r}; expected 'module:function'")
+    resources = _resources(raw.get("resources", {}))
+    if resources.ranks > 1 and job.get("isolation") == "inline":
+        raise ConfigurationError(
+            f"resources.ranks = {resources.ranks} with job.isolation = 'inline'; an inline job runs in "
+            "the worker's thread, which cannot start MPI ranks: use job.isolation = 'subprocess' or ranks = 1"
+        )
     spec = CampaignSpec(
         name=str(campaign.get("name", source.stem if source else "campaign")),
         design=DesignSpace.from_mapping(raw["design"]),
@@ -176,7 +201,7 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
             isolation=job.get("isolation", "subprocess"),
         ),
         analyses=_analyses(raw.get("analysis")),
-        resources=_resources(raw.get("resources", {})),
+        resources=resources,
         completion=completion,
         cluster=dict(raw.get("cluster", {})),
         surrogate=SurrogateSettings.from_mapping(raw["surrogate"]) if "surrogate" in raw else None,
