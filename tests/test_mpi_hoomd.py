@@ -25,7 +25,7 @@ import pytest
 pytestmark = [pytest.mark.hoomd, pytest.mark.mpi, pytest.mark.slow]
 
 SCRIPTS = Path(__file__).parent / "mpi"
-CASES = ["pairs", "dense", "triclinic", "shared", "density", "dipole", "norange"]
+CASES = ["pairs", "dense", "triclinic", "shared", "density", "charged", "dipole", "norange"]
 PAIR_CASES = ["pairs", "dense", "triclinic", "shared"]
 
 

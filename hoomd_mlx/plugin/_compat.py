@@ -76,6 +76,10 @@ def local_count(simulation: Any) -> int:
     return int(simulation.state._cpp_sys_def.getParticleData().getN())
 
 
+_COMMS: dict[tuple[int, int], Any] = {}
+"""(partitions, partition) -> the communicator made for it (made once per process)."""
+
+
 def mpi_comm(simulation: Any) -> Any:
     """The mpi4py communicator of the ranks that share ``simulation``'s domain.
 
@@ -87,10 +91,16 @@ def mpi_comm(simulation: Any) -> Any:
 
     communicator = simulation.device.communicator
     world = MPI.COMM_WORLD
-    if int(communicator.num_partitions) > 1:
-        comm = world.Split(int(communicator.partition), world.Get_rank())
-    else:
-        comm = world
+    partitions, partition = int(communicator.num_partitions), int(communicator.partition)
+    comm = _COMMS.get((partitions, partition))
+    if comm is None:
+        if partitions > 1:  # HOOMD's partitions are consecutive blocks of COMM_WORLD's ranks
+            size = world.Get_size() // partitions
+            group = world.Get_group().Incl(list(range(partition * size, (partition + 1) * size)))
+            comm = world.Create_group(group)  # collective over this partition only
+        else:
+            comm = world.Dup()  # our collectives apart from HOOMD's
+        _COMMS[(partitions, partition)] = comm
     if comm.Get_size() != int(communicator.num_ranks) or comm.Get_rank() != int(communicator.rank):
         from hoomd_mlx.errors import ConfigurationError
 
@@ -130,7 +140,8 @@ def domain_thickness(simulation: Any) -> tuple[tuple[int, ...], tuple[float, flo
 
 def tag_count(simulation: Any) -> int:
     """int: One more than the largest particle tag in the system (the size of a table by tag)."""
-    return int(simulation.state._cpp_sys_def.getParticleData().getMaximumTag()) + 1
+    pdata = simulation.state._cpp_sys_def.getParticleData()
+    return int(pdata.getMaximumTag()) + 1 if pdata.getNGlobal() else 0
 
 
 def attach_nlist(nlist: Any, simulation: Any) -> Callable[[], None]:

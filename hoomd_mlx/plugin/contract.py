@@ -148,8 +148,9 @@ class ManyBodyModel(Protocol):
 
     ``model(inputs: ManyBodyInputs) -> energies``, a (M,) floating-point tensor of
     per-particle energies :math:`[\mathrm{energy}]`, one per row of
-    ``inputs.positions``; the total energy is the sum of the first
-    ``inputs.n_local`` (the rest are discarded, and must be finite).
+    ``inputs.positions`` (or fewer rows, at least ``n_local``: one per row of the
+    neighbor table; the rest are taken as zero); the total energy is the sum of the
+    first ``inputs.n_local`` (the rest are discarded, and must be finite).
 
     **Under MPI domain decomposition** a model must say how far its energies
     reach, as an attribute ``cutoff`` :math:`[\mathrm{length}]`: the energy of
@@ -162,7 +163,10 @@ class ManyBodyModel(Protocol):
     that own them, so that shell is enough (without that exchange a one-hop model
     would need ghosts out to twice its range). A many-body model without
     ``cutoff`` is refused under MPI: its range is unknown, so exact forces cannot
-    be guaranteed.
+    be guaranteed. The neighbor table has rows for the local particles only, and
+    pairs of two ghosts are not listed: a model that uses its neighbors'
+    neighborhoods (a density of a neighbor) must compute them from ``positions``,
+    which hold every particle within ``r_cut`` of a local one.
     """
 
     def __call__(self, inputs: ManyBodyInputs) -> tf.Tensor:

@@ -31,7 +31,7 @@ from hoomd_mlx.plugin.contract import (
     check_pair_symmetry,
 )
 from hoomd_mlx.plugin.pairs import NeighborPairs, bucket_capacity
-from hoomd_mlx.plugin.ranks import RankSum, TagTable, send_ghost_rows_home
+from hoomd_mlx.plugin.ranks import RankSum, TagTable, all_ranks, any_rank, send_ghost_rows_home
 from hoomd_mlx.plugin.step import LAYOUTS, make_step
 from hoomd_mlx.plugin.table import NeighborTable
 
@@ -297,9 +297,7 @@ class ForceEngine:
         self._last_timestep = timestep
         stale = key != self._nlist_key
         if self._exchange:  # the ghost-charge gather below is collective
-            from mpi4py import MPI
-
-            stale = bool(self.comm.allreduce(stale, op=MPI.LOR))
+            stale = any_rank(self.comm, stale)
         if not stale:
             return
         started = time.perf_counter()
@@ -371,7 +369,15 @@ class ForceEngine:
             out = step(*args)
         except _TF_ERRORS as err:
             if self._jit != "auto":
-                raise ModelOutputError(f"the model failed in the compiled force step: {err.message}") from err
+                hint = ""
+                if self._rank_sum is not None and self._rank_sum.traced:
+                    hint = (
+                        " (the model sums over MPI ranks with inputs.total, which XLA cannot compile: "
+                        "use jit_compile='auto' or False)"
+                    )
+                raise ModelOutputError(
+                    f"the model failed in the compiled force step{hint}: {err.message}"
+                ) from err
             plain = self._compiled(layout, virial, False)
             try:
                 out = plain(*args)
@@ -432,6 +438,8 @@ class ForceEngine:
         ):
             virial_view = arrays.view(out.virial)
             want_virial = _compat.virial_requested(virial_view)
+            if self._exchange:  # every rank sends the same columns of its ghost rows
+                want_virial = any_rank(self.comm, want_virial)
             box = self._box_tensor(state.box)
             n_local = virial_view.shape[0]
             if self.decomposed:
@@ -463,12 +471,16 @@ class ForceEngine:
             ok = bool(finite)
             elapsed = time.perf_counter() - start
             del args  # views of HOOMD memory must not outlive the block
+            if self.decomposed:  # stop every rank, not one while the others wait for it
+                ok = all_ranks(self.comm, ok)
             if not ok:
+                tags = particles.tag_with_ghost if self.decomposed and self.ghosts else particles.tag
                 self._raise_non_finite(
-                    arrays.host(force_energy)[:n_local],
-                    arrays.host(virial)[:n_local],
-                    arrays.host(arrays.view(particles.tag)),
+                    arrays.host(force_energy),
+                    arrays.host(virial),
+                    arrays.host(arrays.view(tags)),
                     timestep,
+                    n_local,
                 )
             if self._exchange:
                 force_energy, virial = self._send_ghost_results_home(
@@ -523,14 +535,22 @@ class ForceEngine:
 
     @staticmethod
     def _raise_non_finite(
-        force_energy: np.ndarray, virial: np.ndarray, tags: np.ndarray, timestep: int
+        force_energy: np.ndarray, virial: np.ndarray, tags: np.ndarray, timestep: int, n_local: int
     ) -> None:
-        bad_rows = ~np.isfinite(force_energy).all(axis=1)
+        rows = min(force_energy.shape[0], tags.shape[0])
+        bad_rows = ~np.isfinite(force_energy[:rows]).all(axis=1)
         if virial.shape[0]:
-            bad_rows |= ~np.isfinite(virial).all(axis=1)
+            w = min(rows, virial.shape[0])
+            bad_rows[:w] |= ~np.isfinite(virial[:w]).all(axis=1)
         bad = np.flatnonzero(bad_rows)
+        if bad.size == 0:
+            where = "on another MPI rank (its message names the particle)"
+        elif bad[0] < n_local:
+            where = f"on particle tag {int(tags[bad[0]])} ({bad.size} particles affected)"
+        else:
+            where = f"on ghost particle tag {int(tags[bad[0]])}, computed here for the rank that owns it"
         raise NonFiniteForceError(
-            f"the model produced NaN or infinite energies or forces at timestep {timestep} "
-            f"on particle tag {int(tags[bad[0]])} ({bad.size} particles affected). Check the model near "
-            "this configuration (overlapping particles, r -> 0 singularities, exploding weights)."
+            f"the model produced NaN or infinite energies or forces at timestep {timestep} {where}. "
+            "Check the model near this configuration (overlapping particles, r -> 0 singularities, "
+            "exploding weights)."
         )

@@ -228,12 +228,19 @@ class TensorFlowForce(hoomd.md.force.Custom):
             )
         return reach
 
-    def _check_domains(self, simulation: Any, reach: float) -> None:
-        """Refuse domains too thin for the ghost shell this force needs (HOOMD's rule: 2x)."""
-        if self._nlist is None or reach <= 0:
+    def _check_domains(self, simulation: Any, cutoffs: dict, comm: Any) -> None:
+        """Refuse domains too thin for the ghost shell this force needs (HOOMD's rule: 2x).
+
+        The thinnest domain of all ranks decides, so every rank refuses together.
+        """
+        if self._nlist is None or not cutoffs:
             return
+        from mpi4py import MPI
+
+        reach = max(cutoffs.values())  # HOOMD's ghost width: the list's largest r_cut + buffer
         ghost = reach + float(self._nlist.buffer)
-        grid, widths = _compat.domain_thickness(simulation)
+        grid, local = _compat.domain_thickness(simulation)
+        widths = [comm.allreduce(w, op=MPI.MIN) for w in local]
         for axis, n, width in zip("xyz", grid, widths, strict=True):
             if n > 1 and width <= 2 * ghost:
                 raise ConfigurationError(
@@ -258,15 +265,15 @@ class TensorFlowForce(hoomd.md.force.Custom):
             )
         types = list(simulation.state.particle_types)
         cutoffs = self._cutoffs(types)
-        reach = self._model_reach(cutoffs, ranks)
+        self._model_reach(cutoffs, ranks)
         if ranks > 1:
-            self._check_domains(simulation, reach)
             try:
                 comm = _compat.mpi_comm(simulation)
             except ImportError as err:
                 raise ConfigurationError(
                     "TensorFlowForce under MPI needs mpi4py: pip install mpi4py (or hoomd-mlx[mpi])"
                 ) from err
+            self._check_domains(simulation, cutoffs, comm)
         self._comm = comm
         if gpu:
             from hoomd_mlx.plugin.gpu import GPUArrays

@@ -20,12 +20,15 @@ that order.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["RankSum", "TagTable", "reduce_sum", "send_ghost_rows_home"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["RankSum", "TagTable", "all_ranks", "any_rank", "reduce_sum", "send_ghost_rows_home"]
 
 
 def reduce_sum(comm: Any, value: float) -> float:
@@ -33,6 +36,24 @@ def reduce_sum(comm: Any, value: float) -> float:
     from mpi4py import MPI
 
     return float(comm.allreduce(float(value), op=MPI.SUM))
+
+
+def _flag(comm: Any, flag: bool, op_name: str) -> bool:
+    from mpi4py import MPI
+
+    out = np.zeros(1, dtype=np.int32)
+    comm.Allreduce(np.array([int(bool(flag))], dtype=np.int32), out, op=getattr(MPI, op_name))
+    return bool(out[0])
+
+
+def any_rank(comm: Any, flag: bool) -> bool:
+    """bool: Whether ``flag`` is True on any rank (collective)."""
+    return _flag(comm, flag, "LOR")
+
+
+def all_ranks(comm: Any, flag: bool) -> bool:
+    """bool: Whether ``flag`` is True on every rank (collective)."""
+    return _flag(comm, flag, "LAND")
 
 
 class RankSum:
@@ -50,6 +71,7 @@ class RankSum:
         self.comm = comm
         self._last: tf.Tensor | None = None
         self.traced = False  # whether a traced step sums over ranks (then XLA cannot compile it)
+        self._checked_threads = False
 
     def begin_trace(self) -> None:
         """Start a new chain (called when a step is traced)."""
@@ -66,6 +88,16 @@ class RankSum:
 
     def _numpy_sum(self, x: np.ndarray) -> np.ndarray:
         from mpi4py import MPI
+
+        if not self._checked_threads:
+            self._checked_threads = True
+            if MPI.Query_thread() < MPI.THREAD_SERIALIZED:
+                logger.warning(
+                    "inputs.total calls MPI from a TensorFlow thread while the main thread waits, but "
+                    "MPI was initialised for one thread only (HOOMD-blue does so unless mpi4py comes "
+                    "first). Open MPI runs this correctly (tests/test_mpi_hoomd.py); the MPI standard "
+                    "does not promise it: put `from mpi4py import MPI` before `import hoomd`"
+                )
 
         send = np.array(x, order="C")  # a 0-d array stays 0-d (ascontiguousarray would not)
         out = np.empty_like(send)
@@ -107,7 +139,8 @@ def send_ghost_rows_home(
 
     ghosts = ghost_tags.shape[0]
     channels = rows.shape[1]
-    counts = np.asarray(comm.allgather(ghosts), dtype=np.int64)
+    counts = np.zeros(comm.Get_size(), dtype=np.int64)
+    comm.Allgather(np.array([ghosts], dtype=np.int64), counts)
     total = int(counts.sum())
     if total == 0:
         return

@@ -252,7 +252,9 @@ def _many_body_step(model, dtype, virial, args, rank_sum):
             n_local=n_local,
             rank_sum=rank_sum,
         )
-        energies = tf.where(local, model(inputs), tf.zeros((), dtype))
+        energies = model(inputs)  # (M,), or fewer rows (one per neighbor-table row): padded
+        energies = tf.pad(energies, [[0, n - tf.shape(energies)[0]]])
+        energies = tf.where(local, energies, tf.zeros((), dtype))
         total = tf.reduce_sum(energies)
     g_pos, g_pairs, g_table = tape.gradient(total, [pos_model, d_pairs, d_table])
     # Unused inputs have no gradient; their branches are left out of the graph at trace time.

@@ -66,6 +66,25 @@ class GlobalDipole(tf.Module):
         return 0.01 * q * z * m + 0.001 * q_total * q * z**2
 
 
+class ScreenedCharges(tf.Module):
+    """Charges screened within ``cutoff`` (ghost charges matter), plus a total over ranks in the same step.
+
+    Returns one energy per neighbor-table row (fewer rows than positions under MPI).
+    """
+
+    cutoff = 2.0
+
+    def __call__(self, inputs):
+        rows = tf.shape(inputs.neighbors)[0]
+        q = inputs.charges
+        r2 = tf.reduce_sum(inputs.r_neighbors**2, axis=-1)
+        qq = q[:rows, None] * tf.gather(q, inputs.neighbors)
+        shift = tf.exp(tf.constant(-(self.cutoff**2), r2.dtype))
+        pair = tf.where(inputs.neighbor_mask, qq * (tf.exp(-r2) - shift), tf.zeros((), r2.dtype))
+        dipole = inputs.total(q * inputs.positions[:, 2])
+        return 0.5 * tf.reduce_sum(pair, axis=1) + 0.001 * dipole * q[:rows] * inputs.positions[:rows, 2]
+
+
 def frame(side=14, spacing=1.1, tilts=(0.0, 0.0, 0.0), seed=5):
     rng = np.random.default_rng(seed)
     grid = np.stack(np.meshgrid(*[np.arange(side)] * 3, indexing="ij"), -1).reshape(-1, 3)
@@ -108,6 +127,8 @@ def build(case, decomposition):
         ours = TensorFlowForce(LennardJones(PARAMS, ["A", "B"]), nlist=nlist, r_cut=R_CUT, layout="dense")
     elif case == "density":
         ours = TensorFlowForce(LocalDensity(), nlist=nlist, r_cut=2.0, many_body=True)
+    elif case == "charged":  # one energy per table row: the force pads them
+        ours = TensorFlowForce(ScreenedCharges(), nlist=nlist, r_cut=2.0, many_body=True)
     elif case == "dipole":
         ours = TensorFlowForce(GlobalDipole(), many_body=True)
     elif case == "norange":
