@@ -37,7 +37,13 @@ def _campaign_run(args: argparse.Namespace) -> int:
 
         preempt = DrillSettings(load_model(args.preempt), args.preempt_scale, args.preempt_seed)
     summary = run_campaign(
-        spec, directory, workers=args.workers, scheduler=args.scheduler, announce=print, preempt=preempt
+        spec,
+        directory,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        announce=print,
+        preempt=preempt,
+        cluster=args.cluster,
     )
     print(json.dumps(summary["counts"]))
     print(f"status: hoomd-mlx campaign status {directory}; report: hoomd-mlx campaign report {directory}")
@@ -145,8 +151,13 @@ def _add_campaign(sub: argparse._SubParsersAction) -> None:
     run.add_argument("spec", help="campaign spec (TOML)")
     run.add_argument("--dir", help="campaign directory (default runs/<name>)")
     where = run.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, help="LocalCluster workers (default: the spec's)")
+    where.add_argument("--workers", type=int, help="workers, or most batch jobs (default: the spec's)")
     where.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    run.add_argument(
+        "--cluster",
+        choices=["local", "slurm", "pbs"],
+        help="where the workers run (default: the spec's [cluster] kind, else local); slurm: batch jobs",
+    )
     run.add_argument("--dry-run", action="store_true", help="validate the spec and show the plan only")
     run.add_argument(
         "--preempt",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,6 +61,44 @@ def _mpi_status() -> tuple[bool, str]:
     return True, "MPI available"
 
 
+SLURM_SCRIPT = Path(__file__).parent / "slurm" / "cluster.sh"
+_SLURM_STARTED_HERE = False
+
+
+def _slurm_status() -> tuple[bool, str]:
+    """Start the SLURM cluster of ``tests/slurm/cluster.sh`` unless it runs; clients get SLURM_CONF."""
+    global _SLURM_STARTED_HERE
+    ok, reason = _hoomd_status()
+    if not ok:
+        return False, reason
+    directory = os.environ.get("HOOMD_MLX_SLURM_DIR", "/tmp/hoomd-mlx-slurm")
+    conf = str(Path(directory) / "slurm.conf")
+    was_up = shutil.which("sinfo") is not None and (
+        subprocess.run(
+            ["sinfo", "-h"], env={**os.environ, "SLURM_CONF": conf}, capture_output=True
+        ).returncode
+        == 0
+        and Path(conf).exists()
+    )
+    try:
+        started = subprocess.run(
+            ["bash", str(SLURM_SCRIPT), "start"], capture_output=True, text=True, timeout=600, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return False, f"the test SLURM cluster cannot be started ({err})"
+    if started.returncode != 0:
+        lines = (started.stderr or started.stdout).strip().splitlines()[-3:]
+        return False, "the test SLURM cluster cannot be started: " + " / ".join(lines)
+    os.environ["SLURM_CONF"] = conf
+    _SLURM_STARTED_HERE = not was_up
+    return True, "SLURM running"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _SLURM_STARTED_HERE:  # stop only a cluster this session started
+        subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], capture_output=True, timeout=120, check=False)
+
+
 HOOMD_OK, HOOMD_REASON = _hoomd_status()
 
 
@@ -69,6 +109,7 @@ def pytest_report_header(config):
 def pytest_collection_modifyitems(config, items):
     gpu_ok, gpu_reason = (False, "") if not any("gpu" in i.keywords for i in items) else _gpu_status()
     mpi_ok, mpi_reason = (False, "") if not any("mpi" in i.keywords for i in items) else _mpi_status()
+    slurm_ok, slurm_reason = (False, "") if not any("slurm" in i.keywords for i in items) else _slurm_status()
     for item in items:
         if "hoomd" in item.keywords and not HOOMD_OK:
             item.add_marker(pytest.mark.skip(reason=HOOMD_REASON))
@@ -76,6 +117,8 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=gpu_reason))
         if "mpi" in item.keywords and not mpi_ok:
             item.add_marker(pytest.mark.skip(reason=mpi_reason))
+        if "slurm" in item.keywords and not slurm_ok:
+            item.add_marker(pytest.mark.skip(reason=slurm_reason))
 
 
 @pytest.fixture

@@ -111,3 +111,129 @@ def test_job_task_pickles(tmp_path):
     from hoomd_mlx.campaign.execute import run_job
 
     assert pickle.loads(pickle.dumps(run_job)) is run_job
+
+
+FULL = (
+    BASE
+    + """
+[campaign]
+name = "typed"
+[[analysis]]
+kind = "rdf"
+[resources]
+workers = 2
+[cluster]
+kind = "slurm"
+walltime = "00:30:00"
+[surrogate]
+outputs = ["y"]
+[cloud]
+job_hours = 1.0
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "message"),
+    [
+        ("campaign", 'name = "typed"', "campaign.completion = 'all'; expected a number"),
+        ("design", 'sampler = "grid"', "design.seed = 'one'; expected a whole number"),
+        ("job", 'function = "jobs_for_tests:run"', "job.isolation = 3; expected one of"),
+        ("analysis", 'kind = "rdf"', "analysis[0].bins = 'many'; expected a whole number >= 1"),
+        ("resources", "workers = 2", "resources.threads_per_worker = 'two'; expected a whole number >= 1"),
+        ("cluster", 'kind = "slurm"', "cluster.cores = '4'; expected a whole number >= 1"),
+        ("surrogate", 'outputs = ["y"]', "surrogate.target = 'high'; expected a number"),
+        ("cloud", "job_hours = 1.0", "cloud.vms = 'two'; expected a int"),
+    ],
+)
+def test_a_wrong_type_in_any_table_names_the_key_and_what_is_expected(tmp_path, table, line, message):
+    wrong = {
+        "campaign": "completion = 'all'",
+        "design": "seed = 'one'",
+        "job": "isolation = 3",
+        "analysis": "bins = 'many'",
+        "resources": "threads_per_worker = 'two'",
+        "cluster": "cores = '4'",
+        "surrogate": "target = 'high'",
+        "cloud": "vms = 'two'",
+    }[table]
+    text = FULL.replace(line, f"{line}\n{wrong}", 1)
+    with pytest.raises(ConfigurationError) as err:
+        _spec(tmp_path, text)
+    assert message in str(err.value)
+
+
+def test_dry_run_reports_a_wrong_type_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    _spec(tmp_path, BASE)
+    (tmp_path / "spec.toml").write_text(BASE + '[resources]\nworkers = "two"\n')
+    cli = [sys.executable, "-m", "hoomd_mlx.cli", "campaign", "run", str(tmp_path / "spec.toml"), "--dry-run"]
+    run = subprocess.run(cli, capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "resources.workers = 'two'; expected a whole number >= 1" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('walltime = "soon"', "cluster.walltime = 'soon'; expected a SLURM time limit"),
+        ('walltime = "00:01:00"\nlifetime_margin = 90', "leaves no time"),
+        ("minimum = 3\nmaximum = 2", "expected minimum <= maximum"),
+        ('partition = "debug"\nkind = "local"', "applies to batch jobs only"),
+    ],
+)
+def test_cluster_table_is_checked(tmp_path, text, message):
+    table = text if "kind" in text else f'kind = "slurm"\n{text}'
+    with pytest.raises(ConfigurationError, match=message):
+        _spec(tmp_path, BASE + f"[cluster]\n{table}\n")
+
+
+def test_cluster_settings_make_the_worker_job_script(tmp_path):
+    pytest.importorskip("dask_jobqueue")
+    from hoomd_mlx.campaign.batch import batch_cluster, job_name
+
+    spec = _spec(
+        tmp_path,
+        BASE
+        + '[cluster]\nkind = "slurm"\npartition = "debug"\naccount = "proj"\nwalltime = "00:10:00"\n'
+        + 'lifetime_margin = 60\nlifetime_stagger = 30\njob_extra_directives = ["--qos=high"]\n'
+        + 'python = "apptainer exec img.sif python"\n',
+    )
+    assert spec.cluster.lifetime == 600 - 60 - 30
+    cluster = batch_cluster(spec.cluster, workers=2, threads_per_worker=1, job_name=job_name("x", tmp_path))
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    assert "#SBATCH -p debug" in script
+    assert "#SBATCH -A proj" in script
+    assert "#SBATCH --qos=high" in script
+    assert "#SBATCH -t 00:10:00" in script
+    assert (
+        "apptainer exec img.sif python -m hoomd_mlx.campaign.workerjob -m distributed.cli.dask_worker"
+        in script
+    )
+    assert "--lifetime 510s --lifetime-stagger 30s" in script
+
+
+def test_job_stopper_pickles_and_a_task_round_trips_through_its_file(tmp_path):
+    from hoomd_mlx.campaign.contract import JobTask as ContractTask
+    from hoomd_mlx.campaign.execute import JobStopper
+
+    stopper = pickle.loads(pickle.dumps(JobStopper(grace=5.0)))
+    assert stopper.grace == 5.0
+    assert stopper.name == JobStopper.name
+    task = ContractTask(
+        job_id="a",
+        params={"x": 1.0},
+        function="m:f",
+        directory=str(tmp_path),
+        analyses=({"kind": "rdf", "bins": 10},),
+        search_path=("/somewhere",),
+        launcher=("srun", "--ntasks", "2"),
+    )
+    assert JobTask is ContractTask
+    assert ContractTask.read(task.write(tmp_path / "task.json")) == task

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hoomd_mlx.errors import ConfigurationError, check_keys
+from hoomd_mlx.errors import ConfigurationError, check_bool, check_int, check_keys, check_number, check_str
 
 __all__ = ["SAMPLERS", "DesignSpace", "Parameter", "job_id"]
 
@@ -123,26 +123,31 @@ class DesignSpace:
         """Build from the ``[design]`` table of a spec, naming the key at fault on error."""
         known = {"sampler", "samples", "seed", "parameters", "points"}
         check_keys(table, known, f"{where}.")
-        sampler = table.get("sampler", "grid")
-        if sampler not in SAMPLERS:
-            raise ConfigurationError(f"{where}.sampler = {sampler!r}; expected one of {list(SAMPLERS)}")
+        sampler = check_str(f"{where}.sampler", table.get("sampler", "grid"), SAMPLERS)
         if sampler == "list":
             points = table.get("points")
             if not points:
                 raise ConfigurationError(f"{where}.points must list at least one point for sampler 'list'")
             return cls(parameters=(), sampler="list", points=tuple(dict(p) for p in points))
         raw = table.get("parameters")
+        if raw is not None and not isinstance(raw, Mapping):
+            raise ConfigurationError(f"{where}.parameters = {raw!r}; expected a table ([{where}.parameters])")
         if not raw:
             raise ConfigurationError(f"{where}.parameters is empty; give at least one parameter")
         parameters = tuple(
             _parameter(name, spec, f"{where}.parameters.{name}", sampler) for name, spec in raw.items()
         )
-        samples = int(table.get("samples", 0))
+        samples = check_int(f"{where}.samples", table.get("samples", 0), 0)
         if sampler in ("lhs", "sobol") and samples <= 0:
             raise ConfigurationError(
                 f"{where}.samples must be a positive number of points for sampler {sampler!r}"
             )
-        return cls(parameters=parameters, sampler=sampler, samples=samples, seed=int(table.get("seed", 0)))
+        return cls(
+            parameters=parameters,
+            sampler=sampler,
+            samples=samples,
+            seed=check_int(f"{where}.seed", table.get("seed", 0)),
+        )
 
 
 def _parameter(name: str, spec: Any, where: str, sampler: str) -> Parameter:
@@ -159,12 +164,21 @@ def _parameter(name: str, spec: Any, where: str, sampler: str) -> Parameter:
         return Parameter(name, values=values)
     if "range" not in spec:
         raise ConfigurationError(f"{where} needs range = [low, high] or values = [...]")
-    low, high = (float(x) for x in spec["range"])
+    bounds = spec["range"]
+    if not isinstance(bounds, Sequence) or isinstance(bounds, str) or len(bounds) != 2:
+        raise ConfigurationError(f"{where}.range = {bounds!r}; expected [low, high]")
+    low, high = (check_number(f"{where}.range", x) for x in bounds)
     if not high > low:
         raise ConfigurationError(
             f"{where}.range = [{low}, {high}] is empty; the upper bound must exceed the lower"
         )
-    points = int(spec.get("points", 0))
+    points = check_int(f"{where}.points", spec.get("points", 0), 0)
     if sampler == "grid" and points < 2:
         raise ConfigurationError(f"{where}.points must be >= 2 for grid sampling of a range")
-    return Parameter(name, low=low, high=high, points=points, integer=bool(spec.get("integer", False)))
+    return Parameter(
+        name,
+        low=low,
+        high=high,
+        points=points,
+        integer=check_bool(f"{where}.integer", spec.get("integer", False)),
+    )

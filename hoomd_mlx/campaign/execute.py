@@ -17,52 +17,70 @@ hoomd_mlx.campaign.launcher`` instead, which runs ``jobmain`` on every rank unde
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE
-from hoomd_mlx.errors import ConfigurationError
+from distributed.diagnostics.plugin import WorkerPlugin
 
-__all__ = ["EVENT_TOPIC", "RESULT_FILE", "JobInterruptedError", "JobTask", "resolve_function", "run_job"]
+from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE
+from hoomd_mlx.campaign.contract import RESULT_FILE, JobTask, execute, resolve_function
+
+__all__ = [
+    "EVENT_TOPIC",
+    "RESULT_FILE",
+    "JobInterruptedError",
+    "JobStopper",
+    "JobTask",
+    "resolve_function",
+    "run_job",
+]
 
 logger = logging.getLogger(__name__)
 
 EVENT_TOPIC = "hoomd-mlx"
-RESULT_FILE = "result.json"
 
 
 class JobInterruptedError(RuntimeError):
     """The job was stopped from outside (preemption, a killed worker); it can resume."""
 
 
-@dataclass(frozen=True)
-class JobTask:
-    """Everything a worker needs to run one job (plain data: it pickles)."""
+_RUNNING: dict[str, subprocess.Popen] = {}
+"""The job subprocesses running in this worker process, by job id."""
 
-    job_id: str
-    params: dict
-    function: str
-    directory: str
-    settings: dict = field(default_factory=dict)
-    analyses: tuple = ()
-    checkpoint_steps: int = 0
-    checkpoint_seconds: float = 60.0
-    checkpoint_schedule: tuple = ()
-    search_path: tuple = ()
-    threads: int = 1
-    isolation: str = "subprocess"
-    ranks: int = 1
-    launcher: tuple = ()
+
+class JobStopper(WorkerPlugin):
+    """Worker plugin: a closing worker first stops its running jobs at a checkpoint.
+
+    A worker retiring at its ``--lifetime`` (before a batch job's walltime), or closed by
+    the cluster, sends SIGTERM to its job subprocesses and waits up to ``grace`` seconds
+    for them to checkpoint and exit; the scheduler has already handed their tasks to other
+    workers, where they resume (the job directory's lock keeps the two apart).
+    """
+
+    name = "hoomd-mlx-job-stopper"
+
+    def __init__(self, grace: float = 60.0) -> None:
+        self.grace = grace
+
+    async def teardown(self, worker: Any) -> None:
+        """Stop the running jobs (SIGTERM), wait for them."""
+        running = [proc for proc in _RUNNING.values() if proc.poll() is None]
+        for proc in running:
+            logger.warning("worker closing: job subprocess %d stops at a checkpoint", proc.pid)
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        while any(proc.poll() is None for proc in running) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
 
 
 def _emit(message: dict) -> None:
@@ -85,12 +103,12 @@ def run_job(task: JobTask) -> dict:
     if task.isolation == "inline":
         return _run_inline(task)
     with tempfile.NamedTemporaryFile("w", suffix=".json", dir=directory, delete=False) as f:
-        json.dump(asdict(task), f)
         task_file = f.name
+    task.write(task_file)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*task.search_path, env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = str(task.threads)
-    _emit({"event": "started", "job": task.job_id})
+    _emit({"event": "started", "job": task.job_id, "slurm_job": os.environ.get("SLURM_JOB_ID")})
     start = time.monotonic()
     tail: deque[str] = deque(maxlen=40)
     module = "hoomd_mlx.campaign.jobmain" if task.ranks <= 1 else "hoomd_mlx.campaign.launcher"
@@ -103,12 +121,14 @@ def run_job(task: JobTask) -> dict:
         env=env,
         cwd=directory,
     ) as proc:
+        _RUNNING[task.job_id] = proc
         for line in proc.stdout:
             kind = _relay(task.job_id, line)
             if kind is None:
                 tail.append(line.rstrip())
             preempted = preempted or kind == "preempted"
         code = proc.wait()
+        _RUNNING.pop(task.job_id, None)
     os.unlink(task_file)
     if code == 0:
         outcome = json.loads(done.read_text())
@@ -123,11 +143,9 @@ def run_job(task: JobTask) -> dict:
 
 def _run_inline(task: JobTask) -> dict:
     """Run a light job in this worker thread (``job.isolation = "inline"``)."""
-    from hoomd_mlx.campaign.jobmain import execute
-
     _emit({"event": "started", "job": task.job_id})
     try:
-        outcome = execute(asdict(task), report=lambda message: _emit({**message, "job": task.job_id}))
+        outcome = execute(task, report=lambda message: _emit({**message, "job": task.job_id}))
     except Exception as err:
         return {"status": "error", "error": f"{type(err).__name__}: {err}"}
     return {"status": "done", **outcome}
@@ -147,22 +165,3 @@ def _relay(job_id: str, line: str) -> str | None:
         return str(message["event"])
     _emit({"event": "log", "text": line, "job": job_id})
     return None
-
-
-def resolve_function(target: str, search_path: tuple[str, ...] = ()) -> Any:
-    """Import ``module:function`` (``search_path`` first); errors name what is missing."""
-    module_name, _, name = target.partition(":")
-    for entry in reversed(search_path):
-        if entry not in sys.path:
-            sys.path.insert(0, entry)
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigurationError(
-            f"job.function = {target!r}: module {module_name!r} cannot be imported ({err}); "
-            f"put it next to the spec or on PYTHONPATH"
-        ) from err
-    function = getattr(module, name, None)
-    if not callable(function):
-        raise ConfigurationError(f"job.function = {target!r}: {module_name} has no function {name!r}")
-    return function

@@ -22,14 +22,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE, CheckpointPolicy, JobContext
-from hoomd_mlx.campaign.execute import RESULT_FILE, resolve_function
+from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE
+from hoomd_mlx.campaign.contract import RESULT_FILE, JobTask, execute
 from hoomd_mlx.campaign.ranks import LAUNCHER_ENV, Ranks, launcher_alive
-
-TRAJECTORY = "trajectory.gsd"
 
 ORPHAN_GRACE = 300.0
 """float: Seconds a rank of a multi-rank job whose launcher is gone may take to stop by itself.
@@ -68,43 +65,11 @@ def _watch_parent(multi_rank: bool = False) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def execute(task: dict, report: Callable[[dict], None] = _report, ranks: Ranks | None = None) -> dict:
-    """Run one job in this process; return and store (``result.json``) its outcome.
-
-    With several ``ranks`` every rank calls this; rank 0 runs the analyses and writes the result.
-    """
-    ranks = ranks or Ranks()
-    directory = Path(task["directory"])
-    function = resolve_function(task["function"], tuple(task["search_path"]))
-    job = JobContext(
-        task["params"],
-        directory,
-        CheckpointPolicy(
-            task["checkpoint_steps"], task["checkpoint_seconds"], tuple(task.get("checkpoint_schedule", ()))
-        ),
-        report=report,
-        ranks=ranks,
-    )
-    job.settings = dict(task["settings"])
-    start = time.monotonic()
-    result = dict(function(task["params"], job) or {})
-    trajectory = directory / TRAJECTORY
-    if task["analyses"] and ranks.is_root and trajectory.exists():
-        from hoomd_mlx.campaign.analysis import run_analyses  # freud only when needed
-
-        arrays, summary = run_analyses(trajectory, tuple(task["analyses"]))
-        job.save_array("analysis.npz", **arrays)
-        result.update(summary)
-    outcome = {"result": result, "runtime": time.monotonic() - start, "resumed_from": job.resumed_from}
-    job.write_atomic(RESULT_FILE, json.dumps(outcome))
-    return outcome
-
-
 def main(task_file: str) -> int:
     """Run the job described in ``task_file``; the process exit status tells how it ended."""
-    task = json.loads(Path(task_file).read_text())
-    directory = Path(task["directory"])
-    ranks = Ranks.world(int(task.get("ranks", 1)))
+    task = JobTask.read(task_file)
+    directory = Path(task.directory)
+    ranks = Ranks.world(task.ranks)
     rank = f" rank {ranks.rank}" if ranks.size > 1 else ""
     logging.basicConfig(
         level=logging.INFO if ranks.is_root else logging.WARNING,

@@ -24,7 +24,6 @@ abnormal end (measurements in ``docs/campaigns.md``, "MPI jobs").
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -32,9 +31,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from hoomd_mlx.campaign.contract import JobTask
 from hoomd_mlx.campaign.ranks import LAUNCHER_ENV, NOTICE_SIGNAL
 from hoomd_mlx.errors import ConfigurationError
 
@@ -116,8 +115,7 @@ def launcher_command(launcher: Any, ranks: int) -> tuple[str, ...]:
 
 def main(task_file: str) -> int:
     """Run the job in ``task_file`` on its ranks; the exit status is the launcher's."""
-    task = json.loads(Path(task_file).read_text())
-    command = list(task["launcher"])
+    command = list(JobTask.read(task_file).launcher)
     if shutil.which(command[0]) is None:
         print(
             f"resources.launcher: {command[0]!r} is not on PATH on {socket.gethostname()}; install it "

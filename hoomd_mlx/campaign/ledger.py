@@ -49,6 +49,16 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT NOT NULL,
     detail TEXT
 );
+CREATE TABLE IF NOT EXISTS workers (
+    slurm_job TEXT PRIMARY KEY,
+    name TEXT,
+    address TEXT,
+    state TEXT,
+    reason TEXT,
+    cause TEXT,
+    first_seen REAL,
+    last_seen REAL
+);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS surrogate_versions (version INTEGER PRIMARY KEY, time REAL, record TEXT);
 """
@@ -220,6 +230,22 @@ class Ledger:
         self._write("UPDATE jobs SET state='pending' WHERE state='running'")
         return n
 
+    def record_worker(self, slurm_job: str, **fields: Any) -> None:
+        """Record what is known of a worker's batch job (name, address, state, reason, cause)."""
+        known = {"name", "address", "state", "reason", "cause"}
+        values = {k: v for k, v in fields.items() if k in known and v is not None}
+        now = time.time()
+        self._write(
+            "INSERT OR IGNORE INTO workers (slurm_job, first_seen, last_seen) VALUES (?, ?, ?)",
+            (str(slurm_job), now, now),
+        )
+        if values:
+            assignments = ", ".join(f"{k}=?" for k in values)
+            self._write(
+                f"UPDATE workers SET {assignments}, last_seen=? WHERE slurm_job=?",
+                (*values.values(), now, str(slurm_job)),
+            )
+
     def set_meta(self, key: str, value: Any) -> None:
         """Store a campaign-level value (the spec, the driver's start time, ...)."""
         self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
@@ -281,6 +307,15 @@ class Ledger:
         row = self._db.execute("SELECT COALESCE(SUM(preemptions), 0), COALESCE(SUM(failures), 0) FROM jobs")
         preemptions, failures = row.fetchone()
         return {"preemptions": int(preemptions), "job_failures": int(failures)}
+
+    def workers(self) -> list[dict]:
+        """list[dict]: The batch jobs of the campaign's workers (SLURM job id, state, cause), oldest first."""
+        return [dict(r) for r in self._db.execute("SELECT * FROM workers ORDER BY first_seen, slurm_job")]
+
+    def lost_workers(self) -> dict[str, int]:
+        """dict[str, int]: Worker batch jobs that ended during the campaign, by cause (scancel, ...)."""
+        rows = self._db.execute("SELECT cause, COUNT(*) FROM workers WHERE cause IS NOT NULL GROUP BY cause")
+        return {str(cause): int(n) for cause, n in rows}
 
     def events(self, kind: str | None = None) -> list[dict]:
         """list[dict]: The event log (of one ``kind``)."""

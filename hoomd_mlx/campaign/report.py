@@ -154,6 +154,12 @@ def write_report(directory: str | Path) -> Path:
         f"job failures: {status['job_failures']}.",
         "",
     ]
+    if status.get("workers"):  # batch-job workers (SLURM): how each one that ended went
+        causes = ", ".join(f"{cause} {n}" for cause, n in sorted(status["lost_workers"].items())) or "none"
+        lines += [
+            f"Worker batch jobs: {status['worker_jobs']}; ended during the campaign by cause: {causes}.",
+            "",
+        ]
     lines += _savings(jobs, versions)
     if curve:
         lines += [f"![learning curve]({curve})", ""]

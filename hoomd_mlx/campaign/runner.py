@@ -14,7 +14,7 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,14 @@ from distributed import wait
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
-from hoomd_mlx.campaign.cluster import connect
+from hoomd_mlx.campaign.cluster import KINDS, campaign_config, connect
 from hoomd_mlx.campaign.design import job_id
-from hoomd_mlx.campaign.execute import EVENT_TOPIC, JobInterruptedError, JobTask, run_job
+from hoomd_mlx.campaign.execute import EVENT_TOPIC, JobInterruptedError, JobStopper, JobTask, run_job
 from hoomd_mlx.campaign.launcher import launcher_command
 from hoomd_mlx.campaign.ledger import Ledger
 from hoomd_mlx.campaign.spec import CampaignSpec
 from hoomd_mlx.cloud.drill import DrillSettings, ProgressClock, WorkerWatch
+from hoomd_mlx.errors import ConfigurationError
 
 __all__ = ["Campaign", "run_campaign"]
 
@@ -133,6 +134,11 @@ class _Driver:
             job, kind = message.get("job"), message.get("event")
             worker = message.get("worker")
             self.clock.observe(when, message)
+            if kind == "worker-job":  # from the SlurmWatch
+                self._worker_job(message)
+                continue
+            if kind == "started" and message.get("slurm_job"):
+                self.ledger.record_worker(message["slurm_job"], address=worker)
             if kind == "started":
                 previous = self.workers.get(job)
                 if previous is not None and previous != worker:
@@ -150,6 +156,30 @@ class _Driver:
                 on_it = [j for j, w in self.workers.items() if w == worker and j in running]
                 lost = [self.clock.lost(j, when) for j in on_it] if kind != "vm-censored" else []
                 self.ledger.event(kind, None, {**message, "time": when, "jobs": lost})
+
+    def _worker_job(self, message: dict) -> None:
+        slurm_job, worker = message["slurm_job"], message.get("worker")
+        self.ledger.record_worker(
+            slurm_job,
+            name=message.get("name"),
+            address=worker,
+            state=message.get("state"),
+            reason=message.get("reason"),
+            cause=message.get("cause"),
+        )
+        if message.get("cause"):
+            running = set(self.in_flight.values())
+            on_it = sorted(j for j, w in self.workers.items() if worker and w == worker and j in running)
+            detail = {k: message.get(k) for k in ("slurm_job", "name", "worker", "state", "reason", "cause")}
+            self.ledger.event("worker-lost", None, {**detail, "jobs": on_it})
+            logger.warning(
+                "worker job %s (%s) ended: %s %s; its jobs %s resume elsewhere",
+                slurm_job,
+                worker,
+                message.get("state"),
+                message.get("cause"),
+                on_it,
+            )
 
     def settle(self, futures: list) -> None:
         """Record the outcome of finished futures (results gathered in one round trip)."""
@@ -208,19 +238,21 @@ def run_campaign(
     progress: bool = True,
     announce: Callable[[str], None] = logger.info,
     preempt: DrillSettings | None = None,
+    cluster: str | None = None,
 ) -> dict:
     """Run (or resume) a campaign until its bag is done or its completion fraction is reached.
 
     ``announce`` receives the opening lines (job counts, the Dask dashboard address).
     ``preempt`` runs a preemption drill (`hoomd_mlx.cloud.drill`): workers of the LocalCluster
     are killed at ages drawn from its model. With a drill or a ``[cloud]`` table, worker
-    lifetimes are recorded in the ledger (``vm-*`` events).
+    lifetimes are recorded in the ledger (``vm-*`` events). ``cluster`` (local, slurm, pbs)
+    overrides the kind of the spec's ``[cluster]`` table: with slurm the workers are batch
+    jobs, their fates recorded in the ledger (`Ledger.workers`), and worker jobs left by a
+    killed driver on this directory are cancelled first.
 
     Returns:
         dict: Counts by state, wall time, the dashboard address.
     """
-    from tqdm import tqdm
-
     campaign = Campaign(spec, directory, preempt.seconds_per_hour if preempt else 3600.0)
     ledger = campaign.ledger
     recovered = ledger.reset_running()
@@ -231,14 +263,51 @@ def run_campaign(
     target = math.ceil(spec.completion * total)
     res = spec.resources
     n_workers = workers or res.workers
+    settings = spec.cluster
+    if cluster is not None:
+        if cluster not in KINDS:
+            raise ConfigurationError(f"--cluster {cluster}; expected one of {list(KINDS)}")
+        settings = replace(settings, kind=cluster)
+    with campaign_config():
+        return _run(campaign, settings, n_workers, scheduler, total, new, target, progress, announce, preempt)
+
+
+def _run(
+    campaign: Campaign,
+    settings: Any,
+    n_workers: int,
+    scheduler: str | None,
+    total: int,
+    new: int,
+    target: int,
+    progress: bool,
+    announce: Callable[[str], None],
+    preempt: DrillSettings | None,
+) -> dict:
+    from tqdm import tqdm
+
+    spec, ledger, directory = campaign.spec, campaign.ledger, campaign.directory
+    batch = scheduler is None and settings.kind != "local"
+    name = ""
+    if batch:
+        from hoomd_mlx.campaign.batch import cancel_orphans, job_name
+
+        name = job_name(spec.name, directory)
+        known = [w["slurm_job"] for w in ledger.workers()]
+        cancelled = cancel_orphans(name, known) if settings.kind == "slurm" else []
+        if cancelled:
+            announce(f"cancelled {len(cancelled)} worker jobs left by the previous driver: {cancelled}")
     client, cluster = connect(
         workers=n_workers,
-        threads_per_worker=res.threads_per_worker,
+        threads_per_worker=spec.resources.threads_per_worker,
         scheduler=scheduler,
-        cluster=spec.cluster,
+        cluster=None if scheduler else settings,
+        job_name=name or "hoomd-mlx-worker",
+        log_directory=str(directory / "worker-logs"),
     )
+    client.register_plugin(JobStopper())
     start = time.monotonic()
-    watch = None
+    watch = slurm_watch = None
     try:
         announce(f"campaign {spec.name}: {total} jobs ({new} new) in {Path(directory)}")
         announce(f"Dask dashboard: {client.dashboard_link}")
@@ -246,6 +315,13 @@ def run_campaign(
         bar = tqdm(total=total, initial=finished, desc=spec.name, unit="job", disable=not progress)
         driver = _Driver(campaign, client, bar)
         client.subscribe_topic(EVENT_TOPIC, driver.events.put)
+        if batch and settings.kind == "slurm":
+            from hoomd_mlx.campaign.batch import SlurmWatch
+
+            slurm_watch = SlurmWatch(cluster, driver.events.put).start()
+            announce(
+                f"SLURM worker jobs {name}: {settings.minimum or n_workers}-{settings.maximum or n_workers}"
+            )
         if preempt is not None or spec.cloud is not None:
             watch = WorkerWatch(client, driver.events.put, cluster=cluster, drill=preempt).start()
         threads = sum(client.nthreads().values())
@@ -275,6 +351,8 @@ def run_campaign(
             watch.stop()
             if preempt is not None:
                 announce(f"preemption drill: {watch.kills} workers killed")
+        if slurm_watch is not None:
+            slurm_watch.stop()
         driver.drain_events()
         if learner is not None and learner.switched:
             predicted = learner.predict_remaining()
@@ -288,11 +366,18 @@ def run_campaign(
                 ledger.reset_job(job)
         bar.close()
     finally:
-        if watch is not None:
-            watch.stop()
+        for watcher in (watch, slurm_watch):
+            if watcher is not None:
+                watcher.stop()
         client.close()
         if cluster is not None:
             cluster.close()
+        if slurm_watch is not None:  # the worker jobs the driver itself ended: their state, no cause
+            from hoomd_mlx.campaign.batch import FINAL_STATES, slurm_states
+
+            open_jobs = [w["slurm_job"] for w in ledger.workers() if w["state"] not in FINAL_STATES]
+            for slurm_job, (state, _) in slurm_states(open_jobs).items():
+                ledger.record_worker(slurm_job, state=state, reason="closed by the driver")
     summary = {"counts": ledger.counts(), "wall_seconds": time.monotonic() - start, "target": target}
     ledger.set_meta("last_run", summary)
     return summary

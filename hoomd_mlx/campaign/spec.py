@@ -32,24 +32,34 @@ Example (``campaigns/lj_fluid.toml``)::
     ranks = 1                     # MPI ranks per job; > 1 starts it under the launcher
     launcher = "mpirun"           # mpirun | srun | ["mpirun", "--oversubscribe", "-n", "{ranks}"]
 
-An optional ``[cloud]`` table (`hoomd_mlx.cloud.settings`) describes the job for cost
-planning and can make the checkpoint interval come from the preemption model.
+An optional ``[cluster]`` table (`hoomd_mlx.campaign.cluster.ClusterSettings`) runs the
+workers as SLURM or PBS batch jobs. An optional ``[cloud]`` table (`hoomd_mlx.cloud.settings`)
+describes the job for cost planning and can make the checkpoint interval come from the preemption model.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from hoomd_mlx.campaign.cluster import ClusterSettings
+from hoomd_mlx.campaign.contract import resolve_function
 from hoomd_mlx.campaign.design import DesignSpace
-from hoomd_mlx.campaign.execute import resolve_function
 from hoomd_mlx.campaign.launcher import check_launcher
 from hoomd_mlx.campaign.learning import SurrogateSettings
 from hoomd_mlx.cloud.settings import CloudSettings
-from hoomd_mlx.errors import ConfigurationError, check_keys
+from hoomd_mlx.errors import (
+    ConfigurationError,
+    check_bool,
+    check_int,
+    check_keys,
+    check_number,
+    check_str,
+    check_strings,
+)
 
 __all__ = ["ANALYSES", "CampaignSpec", "JobSpec", "Resources", "load_spec"]
 
@@ -105,7 +115,7 @@ class CampaignSpec:
     analyses: tuple[Mapping[str, Any], ...] = ()
     resources: Resources = field(default_factory=Resources)
     completion: float = 1.0
-    cluster: Mapping[str, Any] = field(default_factory=dict)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     surrogate: SurrogateSettings | None = None
     cloud: CloudSettings | None = None
     source: Path | None = None
@@ -119,37 +129,78 @@ class CampaignSpec:
 def _resources(table: Mapping[str, Any]) -> Resources:
     known = {f for f in Resources.__dataclass_fields__}
     check_keys(table, known, "resources.")
+    values: dict[str, Any] = {}
+    for name, minimum in (("workers", 1), ("threads_per_worker", 1), ("retries", 0), ("checkpoint_steps", 0)):
+        if name in table:
+            values[name] = check_int(f"resources.{name}", table[name], minimum)
+    if "checkpoint_seconds" in table:
+        values["checkpoint_seconds"] = check_number(
+            "resources.checkpoint_seconds", table["checkpoint_seconds"], 0
+        )
     ranks = table.get("ranks", 1)
     if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
         raise ConfigurationError(
             f"resources.ranks = {ranks!r}; expected a whole number of MPI ranks per job, >= 1 (1: no MPI)"
         )
+    values["ranks"] = ranks
     launcher = table.get("launcher", "mpirun")
     check_launcher(launcher)
-    if not isinstance(launcher, str):
-        table = {**table, "launcher": tuple(launcher)}
-    res = Resources(**table)
-    for name in ("workers", "threads_per_worker"):
-        if int(getattr(res, name)) < 1:
-            raise ConfigurationError(f"resources.{name} must be >= 1")
-    if res.retries < 0:
-        raise ConfigurationError("resources.retries must be >= 0")
-    if res.checkpoint_steps < 0 or res.checkpoint_seconds < 0:
-        raise ConfigurationError("resources.checkpoint_steps and checkpoint_seconds must be >= 0")
-    return res
+    values["launcher"] = launcher if isinstance(launcher, str) else tuple(launcher)
+    return Resources(**values)
+
+
+def _table(raw: Mapping[str, Any], key: str) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{key} = {value!r}; expected a table ([{key}])")
+    return dict(value)
 
 
 def _analyses(items: Any) -> tuple[dict, ...]:
     if isinstance(items, Mapping):
         items = [items]
     out = []
+    if items is not None and not isinstance(items, list | tuple):
+        raise ConfigurationError(f"analysis = {items!r}; expected [[analysis]] tables")
     for k, item in enumerate(items or []):
+        if not isinstance(item, Mapping):
+            raise ConfigurationError(f"analysis[{k}] = {item!r}; expected a table ([[analysis]])")
         kind = item.get("kind")
         if kind not in ANALYSES:
             raise ConfigurationError(f"analysis[{k}].kind = {kind!r}; expected one of {sorted(ANALYSES)}")
         check_keys(item, {"kind", *ANALYSES[kind]}, f"analysis[{k}].")
+        for key, default in ANALYSES[kind].items():
+            if key in item and isinstance(default, int):
+                check_int(f"analysis[{k}].{key}", item[key], 1 if key in ("bins", "blocks") else 0)
+            elif key in item and isinstance(default, float):
+                check_number(f"analysis[{k}].{key}", item[key], 0.0, above=True)
+            elif key in item:
+                check_str(f"analysis[{k}].{key}", item[key], ("x", "y", "z"))
         out.append({**ANALYSES[kind], **item})
     return tuple(out)
+
+
+def _surrogate(table: dict) -> SurrogateSettings:
+    """Check the scalar settings' types (by the defaults'), then let SurrogateSettings check the rest."""
+    for f in fields(SurrogateSettings):
+        if f.name not in table or f.default is MISSING:
+            continue
+        key, value = f"surrogate.{f.name}", table[f.name]
+        if isinstance(f.default, bool):
+            check_bool(key, value)
+        elif isinstance(f.default, int):
+            check_int(key, value)
+        elif isinstance(f.default, float):
+            check_number(key, value)
+        elif isinstance(f.default, str):
+            check_str(key, value)
+    if "outputs" in table:
+        check_strings("surrogate.outputs", table["outputs"])
+    if "errors" in table and not isinstance(table["errors"], Mapping):
+        raise ConfigurationError(
+            f"surrogate.errors = {table['errors']!r}; expected a table (output = 'column')"
+        )
+    return SurrogateSettings.from_mapping(table)
 
 
 def load_spec(path: str | Path) -> CampaignSpec:
@@ -171,22 +222,27 @@ def load_spec(path: str | Path) -> CampaignSpec:
 def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> CampaignSpec:
     """Validate an already-parsed spec."""
     check_keys(raw, _TOP, "")
-    campaign = dict(raw.get("campaign", {}))
+    campaign = _table(raw, "campaign")
     check_keys(campaign, {"name", "completion"}, "campaign.")
-    completion = float(campaign.get("completion", 1.0))
+    if "name" in campaign:
+        check_str("campaign.name", campaign["name"])
+    completion = check_number("campaign.completion", campaign.get("completion", 1.0), 0.0, above=True)
     if not 0 < completion <= 1:
         raise ConfigurationError(f"campaign.completion = {completion}; expected a fraction in (0, 1]")
     if "design" not in raw:
         raise ConfigurationError("the spec has no [design] table")
-    job = dict(raw.get("job", {}))
+    _table(raw, "design")
+    job = _table(raw, "job")
     check_keys(job, {"function", "settings", "isolation"}, "job.")
-    if job.get("isolation", "subprocess") not in ("subprocess", "inline"):
-        raise ConfigurationError(f"job.isolation = {job['isolation']!r}; expected 'subprocess' or 'inline'")
+    check_str("job.isolation", job.get("isolation", "subprocess"), ("subprocess", "inline"))
     if "function" not in job:
         raise ConfigurationError("job.function is missing; give 'module:function'")
-    if ":" not in job["function"]:
+    if not isinstance(job["function"], str) or ":" not in job["function"]:
         raise ConfigurationError(f"job.function = {job['function']!r}; expected 'module:function'")
-    resources = _resources(raw.get("resources", {}))
+    if not isinstance(job.get("settings", {}), Mapping):
+        raise ConfigurationError(f"job.settings = {job['settings']!r}; expected a table ([job.settings])")
+    resources = _resources(_table(raw, "resources"))
+    cluster = ClusterSettings.from_mapping(_table(raw, "cluster"))
     if resources.ranks > 1 and job.get("isolation") == "inline":
         raise ConfigurationError(
             f"resources.ranks = {resources.ranks} with job.isolation = 'inline'; an inline job runs in "
@@ -203,8 +259,8 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
         analyses=_analyses(raw.get("analysis")),
         resources=resources,
         completion=completion,
-        cluster=dict(raw.get("cluster", {})),
-        surrogate=SurrogateSettings.from_mapping(raw["surrogate"]) if "surrogate" in raw else None,
+        cluster=cluster,
+        surrogate=_surrogate(_table(raw, "surrogate")) if "surrogate" in raw else None,
         cloud=CloudSettings.from_mapping(raw["cloud"], source.parent if source else None)
         if "cloud" in raw
         else None,

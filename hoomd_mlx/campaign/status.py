@@ -35,6 +35,7 @@ def campaign_status(directory: str | Path, *, max_listed: int = 20) -> dict:
             }
             for job in ledger.jobs("failed", limit=max_listed)
         ]
+        workers = ledger.workers()
         return {
             "name": ledger.meta("name"),
             "counts": ledger.counts(),
@@ -42,6 +43,12 @@ def campaign_status(directory: str | Path, *, max_listed: int = 20) -> dict:
             **ledger.totals(),
             "running": running,
             "failed": failed,
+            "workers": [
+                {k: w[k] for k in ("slurm_job", "name", "address", "state", "cause")}
+                for w in workers[-max_listed:]
+            ],
+            "worker_jobs": len(workers),
+            "lost_workers": ledger.lost_workers(),
         }
 
 
@@ -55,6 +62,15 @@ def format_status(status: dict) -> str:
         f"  attempts per job: {dict(sorted(status['attempts'].items()))}; "
         f"lost workers {status['preemptions']}, job failures {status['job_failures']}"
     )
+    if status.get("workers"):
+        lost = ", ".join(f"{cause} {n}" for cause, n in sorted(status["lost_workers"].items())) or "none"
+        lines.append(
+            f"worker jobs (SLURM): {status['worker_jobs']}; ended during the campaign by cause: {lost}"
+        )
+        for w in status["workers"]:
+            cause = f" ({w['cause']})" if w["cause"] else ""
+            where = f"{w['name'] or '?'} at {w['address'] or '?'}"
+            lines.append(f"  job {w['slurm_job']} {w['state'] or '?'}{cause}: {where}")
     if status["running"]:
         lines.append("running:")
         for r in status["running"]:
