@@ -142,3 +142,11 @@ def test_electrolyte_on_two_ranks(tmp_path):
             sigmas=2.0,
         )
         assert within >= 0.85, (sign, within)
+
+
+def test_electrolyte_forces_on_four_ranks(tmp_path):
+    one = _run(tmp_path, "electrolyte.py", 1, "0")
+    four = _run(tmp_path, "electrolyte.py", 4, "0")
+    assert list(four["domains"]) == [2, 2, 1]
+    _close(one["slab/forces"], four["slab/forces"], 1e-10)
+    _close(one["slab/energy"], four["slab/energy"], 1e-10)

@@ -3,7 +3,7 @@
 ``python3 electrolyte.py OUT.npz PRODUCTION_STEPS``: the forces of every force on the
 starting configuration (the slab correction is the `TensorFlowForce`, whose energy
 depends on the dipole of the whole system), then a short NVT run and its density
-profiles, saved on rank 0.
+profiles, saved on rank 0 (``PRODUCTION_STEPS = 0``: the forces only).
 """
 
 import sys
@@ -22,7 +22,9 @@ STATE = {"Z": 3.0, "c": 0.5, "d": 0.474, "a": 0.627, "box_xy": 15.32, "i": -0.01
 def main():
     out, production = Path(sys.argv[1]), int(sys.argv[2])
     setup = Electrolyte(**STATE).setup()
-    settings = RunSettings(equilibration_steps=1000, production_steps=production, grid="power-of-two")
+    settings = RunSettings(
+        equilibration_steps=1000, production_steps=max(production, 1000), grid="power-of-two"
+    )
     sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=settings.seed)
     build_state(sim, setup, settings)
     add_integrator(sim, settings)
@@ -35,6 +37,10 @@ def main():
         f, e = force.forces, force.energy
         if sim.device.communicator.rank == 0:
             saved[f"{name}/forces"], saved[f"{name}/energy"] = f, e
+    if production == 0:
+        if sim.device.communicator.rank == 0:
+            np.savez(out, **saved)
+        return
     trajectory = out.with_suffix(".gsd")
     writer = hoomd.write.GSD(
         filename=str(trajectory),
