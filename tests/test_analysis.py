@@ -87,9 +87,16 @@ def test_run_analyses_merges_summaries(tmp_path, rng):
             for k in range(3)
         ],
     )
-    arrays, summary = run_analyses(path, ({"kind": "rdf", "bins": 20, "r_max": 2.0, "frames": 0},))
-    assert "rdf.g" in arrays
-    assert "rdf_peak_height" in summary
+    analyses = ({"kind": "rdf", "bins": 20, "r_max": 2.0, "frames": 0}, {"kind": "msd"})
+    arrays, summary = run_analyses(path, analyses)
+    # the merged results are the analyses' own, under their kind's prefix
+    alone, alone_summary = rdf(path, bins=20, r_max=2.0)
+    np.testing.assert_array_equal(arrays["rdf.g"], alone["g"])
+    np.testing.assert_array_equal(arrays["rdf.r"], alone["r"])
+    assert summary["rdf_peak_height"] == alone_summary["rdf_peak_height"] == arrays["rdf.g"].max()
+    np.testing.assert_array_equal(arrays["msd.msd"], msd(path)[0]["msd"])
+    # and they are right: an ideal gas is flat beyond the noisy first shells
+    assert np.abs(arrays["rdf.g"][10:] - 1).max() < 0.2
 
 
 def test_block_error_of_constant_samples_is_zero():

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.coupling.active import STRATEGIES
 from hoomd_mlx.errors import ConfigurationError, check_keys
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "SurrogateSettings",
     "error_bars",
     "flatten_outputs",
+    "is_validation",
     "latest_surrogate",
     "output_widths",
     "predict_point",
@@ -59,9 +61,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-STRATEGY_NAMES = ("disagreement", "random", "space_filling")
 MIN_VALIDATION = 3  # finished validation jobs needed before the surrogate may end the simulations
-"""tuple[str, ...]: Names of `hoomd_mlx.coupling.active.STRATEGIES` (kept here: no TensorFlow import)."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,9 @@ class SurrogateSettings:
         if not table.get("outputs"):
             raise ConfigurationError("surrogate.outputs must list the result keys to learn")
         settings = cls(**{**table, "outputs": tuple(table["outputs"])})
-        if settings.strategy not in STRATEGY_NAMES:
+        if settings.strategy not in STRATEGIES:
             raise ConfigurationError(
-                f"surrogate.strategy = {settings.strategy!r}; expected one of {STRATEGY_NAMES}"
+                f"surrogate.strategy = {settings.strategy!r}; expected one of {tuple(sorted(STRATEGIES))}"
             )
         if not 0 < settings.target <= 1:
             raise ConfigurationError(f"surrogate.target = {settings.target}; expected a fraction in (0, 1]")
@@ -146,7 +146,8 @@ def split_outputs(vector: np.ndarray, outputs: Sequence[str], widths: Sequence[i
     return out
 
 
-def _is_validation(job_id: str) -> bool:
+def is_validation(job_id: str) -> bool:
+    """Whether a job belongs to the surrogate's fixed validation set (its id hash in the last quarter)."""
     return int(job_id, 16) % 4 == 3
 
 
@@ -191,7 +192,7 @@ class CampaignLearner:
         n_done = self.ledger.count("done")
         if n_done != self._validation_checked_at:
             self._validation_checked_at = n_done
-            self._validation_done = sum(_is_validation(j.id) for j in self.ledger.jobs("done"))
+            self._validation_done = sum(is_validation(j.id) for j in self.ledger.jobs("done"))
         return self._validation_done < MIN_VALIDATION
 
     @property
@@ -221,8 +222,8 @@ class CampaignLearner:
         if n_done < 2 * len(self.parameters) + 3:
             return None
         done = [j for j in self.ledger.jobs("done") if all(o in (j.result or {}) for o in s.outputs)]
-        train = [j for j in done if not _is_validation(j.id)]
-        validation = [j for j in done if _is_validation(j.id)]
+        train = [j for j in done if not is_validation(j.id)]
+        validation = [j for j in done if is_validation(j.id)]
         new = [j for j in train if j.id not in self._trained_ids]
         if len(train) < 2 * len(self.parameters) + 2 or not validation:
             return None
@@ -245,6 +246,9 @@ class CampaignLearner:
         Xv, Yv, Ev, noise = self._arrays(validation)
         Ev = s.error_scale * Ev
         accuracy = within_error_bar_accuracy(self.surrogate.predict(Xv)[0], Yv, Ev)
+        # the ensemble's spread, scaled so that +-2 std covers ~95% of the held-out jobs: the stds
+        # stored with predicted points and the disagreement strategy use the calibrated value
+        calibration = self.surrogate.calibrate(Xv, Yv)
         ceiling = perfect_accuracy(Ev, noise)
         if ceiling < s.target and not self._warned:
             self._warned = True
@@ -267,6 +271,8 @@ class CampaignLearner:
             "accuracy": accuracy,
             "ceiling": ceiling,
             "error_scale": s.error_scale,
+            "std_scale": calibration["std_scale"],
+            "coverage_2_sigma_raw": calibration["coverage_2_sigma_raw"],
             "path": str(path.relative_to(self.directory)),
             "seconds": time.monotonic() - start,
         }
@@ -282,11 +288,9 @@ class CampaignLearner:
 
     def order(self, pending: Sequence[str], params: Mapping[str, Mapping[str, Any]], count: int) -> list[str]:
         """Pending job ids with the strategy's ``count`` picks first."""
-        from hoomd_mlx.coupling.active import STRATEGIES
-
         if self.needs_validation:  # fill the held-out set first
-            validation = [j for j in pending if _is_validation(j)]
-            return validation + [j for j in pending if not _is_validation(j)]
+            validation = [j for j in pending if is_validation(j)]
+            return validation + [j for j in pending if not is_validation(j)]
         if self.surrogate is None or not pending:
             return list(pending)
         candidates = np.array([[float(params[j][p]) for p in self.parameters] for j in pending])

@@ -57,9 +57,9 @@ def plot_profiles(plt, jobs, directory: Path, output: Path) -> str | None:
     keys = vector_keys(jobs)
     if not keys:
         return None
-    from hoomd_mlx.campaign.learning import _is_validation
+    from hoomd_mlx.campaign.learning import is_validation
 
-    done = sorted((j for j in jobs if j.state == "done"), key=lambda j: (not _is_validation(j.id), j.id))[
+    done = sorted((j for j in jobs if j.state == "done"), key=lambda j: (not is_validation(j.id), j.id))[
         :ROWS
     ]
     predicted = [j for j in jobs if j.state == "predicted"][:ROWS]

@@ -1,20 +1,66 @@
-"""The ML side: TensorFlow models that plug into HOOMD and learn from simulations."""
+"""The ML side: TensorFlow models that plug into HOOMD and learn from simulations.
+
+The light parts (data loaders, metrics, the channel physics, `KernelSurrogate`, active-learning
+strategies) need only NumPy and SciPy and are imported here directly. The TensorFlow/Keras parts
+(`LennardJones`, `WCA`, `PairMLP`, `ForceMatching`, `Frame`, `Surrogate`) are imported on first use,
+so ``import hoomd_mlx.coupling.active`` (as the campaign driver does) never loads TensorFlow.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
+from hoomd_mlx.coupling.channel import ChannelProfiles
 from hoomd_mlx.coupling.data import load_nanoconfinement_profiles
-from hoomd_mlx.coupling.force_matching import ForceMatching, Frame
-from hoomd_mlx.coupling.models import WCA, LennardJones, PairMLP
-from hoomd_mlx.coupling.surrogate import Surrogate, perfect_accuracy, within_error_bar_accuracy
+from hoomd_mlx.coupling.kernel import KernelSurrogate
+from hoomd_mlx.coupling.metrics import (
+    coverage,
+    integrated_counts,
+    perfect_accuracy,
+    within_error_bar_accuracy,
+)
+
+if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
+    from hoomd_mlx.coupling.force_matching import ForceMatching, Frame
+    from hoomd_mlx.coupling.models import WCA, LennardJones, PairMLP
+    from hoomd_mlx.coupling.surrogate import Surrogate
+
+_KERAS_NAMES = {
+    "ForceMatching": "hoomd_mlx.coupling.force_matching",
+    "Frame": "hoomd_mlx.coupling.force_matching",
+    "LennardJones": "hoomd_mlx.coupling.models",
+    "PairMLP": "hoomd_mlx.coupling.models",
+    "WCA": "hoomd_mlx.coupling.models",
+    "Surrogate": "hoomd_mlx.coupling.surrogate",
+}
 
 __all__ = [
     "WCA",
+    "ChannelProfiles",
     "ForceMatching",
     "Frame",
+    "KernelSurrogate",
     "LennardJones",
     "PairMLP",
     "Surrogate",
+    "coverage",
+    "integrated_counts",
     "load_nanoconfinement_profiles",
     "perfect_accuracy",
     "within_error_bar_accuracy",
 ]
+
+
+def __getattr__(name: str):
+    """The TensorFlow-backed names, imported when first asked for (PEP 562)."""
+    module = _KERAS_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next look-up is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

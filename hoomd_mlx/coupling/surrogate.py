@@ -20,45 +20,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hoomd_mlx.coupling.metrics import coverage, perfect_accuracy, within_error_bar_accuracy
+
+# the metrics are re-exported from hoomd_mlx.coupling.metrics
 __all__ = ["Surrogate", "perfect_accuracy", "soft_label_loss", "within_error_bar_accuracy"]
 
 logger = logging.getLogger(__name__)
-
-
-def within_error_bar_accuracy(pred: np.ndarray, truth: np.ndarray, error: np.ndarray) -> float:
-    """The published surrogate metric (mean over bins of the within-error-bar fraction).
-
-    For each output bin, the fraction of samples with ``|pred - truth| <= error``;
-    then the mean over bins.
-
-    Args:
-        pred: (S, D) predictions.
-        truth: (S, D) reference values.
-        error: (S, D) error bars of the reference.
-    """
-    pred, truth, error = (np.asarray(a, dtype=np.float64) for a in (pred, truth, error))
-    if not pred.shape == truth.shape == error.shape:
-        raise ValueError(f"shapes differ: pred {pred.shape}, truth {truth.shape}, error {error.shape}")
-    return float(np.mean(np.abs(pred - truth) <= error))  # every bin has S samples: mean of means
-
-
-def perfect_accuracy(error: np.ndarray, noise: np.ndarray) -> float:
-    """The within-error-bar accuracy that an exact surrogate would reach.
-
-    A simulation's result scatters about the true value by its standard error
-    ``noise``, so even the true value lies within ``error`` of it only with
-    probability erf(error / (sqrt(2) noise)): 0.68 when ``error`` is one standard
-    error, 0.95 at two. A target above this ceiling is never reached.
-
-    Args:
-        error: (S, D) error bars used by `within_error_bar_accuracy`.
-        noise: (S, D) standard errors of the results (0 where exact).
-    """
-    from scipy.special import erf
-
-    error, noise = (np.asarray(a, dtype=np.float64) for a in (error, noise))
-    p = np.where(noise > 0, erf(error / (np.sqrt(2.0) * np.where(noise > 0, noise, 1.0))), 1.0)
-    return float(p.mean())  # the mean over bins of per-bin fractions (all bins have S samples)
 
 
 def soft_label_loss(pred: tf.Tensor, target: tf.Tensor, error: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
@@ -208,6 +175,7 @@ class Surrogate:
             "seed": int(seed),
         }
         self.model: keras.Model | None = None
+        self.std_scale = 1.0  # the calibration: predicted std = std_scale * the members' spread
         self._compiled: tuple | None = None  # (model, its compiled call) for fast predictions
         self.X = self.Y = self.error = None
 
@@ -292,9 +260,33 @@ class Surrogate:
         return self._compiled[1](x).numpy().astype(np.float64)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, std) over the ensemble, each (S, D), in the outputs' units."""
+        """(mean, std) over the ensemble, each (S, D), in the outputs' units; std calibrated (`calibrate`)."""
         every = self.members_predict(X)
-        return every.mean(0), every.std(0)
+        return every.mean(0), self.std_scale * every.std(0)
+
+    def calibrate(self, X: np.ndarray, Y: np.ndarray, target: float = 0.9545) -> dict[str, float]:
+        """Scale the ensemble's spread so that ``mean +- 2 std`` covers ``target`` of held-out (X, Y).
+
+        Deep ensembles are usually over-confident: their members agree more than their error
+        warrants. Use samples the surrogate was not trained on. Returns the coverage of
+        +-1 and +-2 std before (``*_raw``) and after, on (X, Y) itself.
+        """
+        every = self.members_predict(X)
+        mean, spread = every.mean(0), every.std(0)
+        residual = np.asarray(Y, np.float64).reshape(mean.shape) - mean
+        exact = spread <= 0
+        covered_exactly = float(np.mean(exact & (np.abs(residual) <= 0)))
+        share = float(np.mean(~exact))
+        wanted = float(np.clip((target - covered_exactly) / max(share, 1e-12), 0.0, 1.0))
+        ratio = np.abs(residual[~exact]) / spread[~exact]
+        self.std_scale = float(np.quantile(ratio, wanted) / 2.0) if ratio.size else 1.0
+        return {
+            "std_scale": self.std_scale,
+            "coverage_1_sigma_raw": coverage(mean, spread, Y, 1.0),
+            "coverage_2_sigma_raw": coverage(mean, spread, Y, 2.0),
+            "coverage_1_sigma": coverage(mean, self.std_scale * spread, Y, 1.0),
+            "coverage_2_sigma": coverage(mean, self.std_scale * spread, Y, 2.0),
+        }
 
     # -- files ----------------------------------------------------------------------------
 
@@ -306,6 +298,7 @@ class Surrogate:
         path.mkdir(parents=True, exist_ok=True)
         self.model.save(path / "model.keras")
         (path / "surrogate.json").write_text(json.dumps(self.config))
+        (path / "calibration.json").write_text(json.dumps({"std_scale": self.std_scale}))
         np.savez(path / "data.npz", X=self.X, Y=self.Y, error=self.error)
         return path
 
@@ -315,6 +308,8 @@ class Surrogate:
         path = Path(path)
         surrogate = cls(**json.loads((path / "surrogate.json").read_text()))
         surrogate.model = keras.saving.load_model(path / "model.keras")
+        if (path / "calibration.json").exists():
+            surrogate.std_scale = float(json.loads((path / "calibration.json").read_text())["std_scale"])
         with np.load(path / "data.npz") as data:
             surrogate.X, surrogate.Y, surrogate.error = data["X"], data["Y"], data["error"]
         return surrogate
