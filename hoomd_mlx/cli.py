@@ -61,7 +61,8 @@ def _campaign_status(args: argparse.Namespace) -> int:
 def _campaign_report(args: argparse.Namespace) -> int:
     from hoomd_mlx.campaign.report import write_report
 
-    print(f"report: {write_report(args.dir)}")
+    path = write_report(args.dir)
+    print(f"report: {path} and {path.with_suffix('.html')} (one self-contained page)")
     return 0
 
 
@@ -177,7 +178,7 @@ def _add_campaign(sub: argparse._SubParsersAction) -> None:
     status.add_argument("dir", help="campaign directory")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_campaign_status)
-    report = verbs.add_parser("report", help="Markdown summary with PNG plots in DIR/report/")
+    report = verbs.add_parser("report", help="report.md with PNG plots, and report.html, in DIR/report/")
     report.add_argument("dir", help="campaign directory")
     report.set_defaults(func=_campaign_report)
     export = verbs.add_parser("export", help="results to CSV or Parquet (by suffix)")

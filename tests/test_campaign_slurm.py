@@ -11,16 +11,32 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
+from dataclasses import asdict
+from pathlib import Path
 
 import psutil
 import pytest
 from campaign_processes import job_processes, wait_for, write_lj_campaign
 
 from hoomd_mlx.campaign.batch import job_name
+from hoomd_mlx.campaign.contract import JobTask
+from hoomd_mlx.campaign.launcher import launcher_command
 from hoomd_mlx.campaign.ledger import Ledger
 
 pytestmark = [pytest.mark.hoomd, pytest.mark.slurm, pytest.mark.slow]
+
+TESTS = Path(__file__).parent
+
+# One job run the way a Dask worker runs it (`run_job`: the launcher process, then the ranks).
+RUN_ONE_JOB = textwrap.dedent(
+    """
+    import json, sys
+    from hoomd_mlx.campaign.execute import JobTask, run_job
+    print("OUTCOME " + json.dumps(run_job(JobTask(**json.loads(sys.argv[1])))), flush=True)
+    """
+)
 
 
 def _cluster_table(walltime="00:10:00", margin=60, stagger=0):
@@ -236,3 +252,35 @@ def test_killed_driver_cancels_its_orphaned_worker_jobs_and_repeats_nothing(tmp_
             assert ledger.job(job_id).finished == finished  # not run again
         assert {w["slurm_job"] for w in ledger.workers()} >= set(orphans)
     assert _check_continuity(directory, 16_000) >= 0
+
+
+@pytest.mark.mpi
+def test_srun_launcher_runs_a_two_rank_job_inside_an_allocation(tmp_path):
+    """The built-in ``srun`` launcher in ``salloc -n 2``, as in a worker batch job of two tasks.
+
+    The template names no PMI: it takes the site's ``MpiDefault``. The test cluster's is ``none``,
+    so the job's environment sets ``SLURM_MPI_TYPE=pmix``, as a user of such a cluster would.
+    """
+    task = JobTask(
+        job_id="srun",
+        params={"density": 0.3, "kT": 1.2},
+        function="jobs_for_mpi_tests:lj",
+        directory=str(tmp_path / "srun"),
+        settings={"n_side": 8, "steps": 1000},  # the box takes two domains of r_cut + buffer
+        search_path=(str(TESTS),),
+        ranks=2,
+        launcher=launcher_command("srun", 2),
+    )
+    run = subprocess.run(
+        ["salloc", "-n", "2", "--quiet", sys.executable, "-c", RUN_ONE_JOB, json.dumps(asdict(task))],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "SLURM_MPI_TYPE": "pmix"},
+    )
+    lines = [x for x in run.stdout.splitlines() if x.startswith("OUTCOME ")]
+    assert lines, run.stdout[-3000:] + run.stderr[-3000:]
+    outcome = json.loads(lines[-1].removeprefix("OUTCOME "))
+    assert outcome["status"] == "done", outcome
+    assert (outcome["result"]["ranks"], outcome["result"]["domains"]) == (2, 2)
+    assert outcome["result"]["final_step"] == 1000

@@ -2,12 +2,15 @@
 
 Each analysis reads the frames of the job's ``trajectory.gsd`` (the last
 ``frames`` of them, all if 0) and returns ``(arrays, summary)``: arrays saved
-to the job directory, scalars merged into the job's result in the ledger.
+to the job directory (``analysis.npz``, keys ``<kind>.<name>``), scalars merged
+into the job's result in the ledger. `CURVES` says which arrays of each analysis
+are its curve, for ``campaign report`` to plot one per state point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ import freud
 import gsd.hoomd
 import numpy as np
 
-__all__ = ["block_error", "density_profile", "msd", "rdf", "run_analyses", "unique_frames"]
+__all__ = ["CURVES", "Curve", "block_error", "density_profile", "msd", "rdf", "run_analyses", "unique_frames"]
 
 
 def unique_frames(path: Path) -> list:
@@ -100,6 +103,39 @@ def msd(path: Path, frames: int = 0) -> tuple[dict, dict]:
 
 
 _ANALYSES = {"rdf": rdf, "density_profile": density_profile, "msd": msd}
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Which arrays of an analysis are its curve, and how to label it.
+
+    ``y`` (and ``error``, its error bar) is one curve, or one per row when 2-D (rows
+    named by the array ``rows``, e.g. the particle types of a density profile).
+    """
+
+    title: str
+    x: str
+    y: str
+    x_label: str
+    y_label: str
+    error: str | None = None
+    rows: str | None = None
+
+
+CURVES = {
+    "rdf": Curve("radial distribution function", "r", "g", "r [length]", "g(r)"),
+    "density_profile": Curve(
+        "number density profile",
+        "centers",
+        "density",
+        "position along the axis [length]",
+        "number density [1/length^3]",
+        error="error",
+        rows="types",
+    ),
+    "msd": Curve("mean squared displacement", "lag_steps", "msd", "lag [steps]", "MSD [length^2]"),
+}
+"""dict: For each analysis kind, its curve in ``analysis.npz`` (keys without the ``<kind>.`` prefix)."""
 
 
 def run_analyses(path: Path, analyses: tuple[Mapping[str, Any], ...]) -> tuple[dict[str, np.ndarray], dict]:

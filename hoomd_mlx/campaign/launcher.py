@@ -47,6 +47,11 @@ LAUNCHERS = {
 
 ``mpirun`` binds no ranks to cores: concurrent jobs on one machine each start their own
 ``mpirun``, and each would otherwise bind its rank 0 to core 0, its rank 1 to core 1, ...
+
+``srun`` names no MPI plugin (``--mpi``): it takes the site's ``MpiDefault``, set for the MPI
+the site builds against (``pmix`` or ``pmi2``); forcing one would break the sites of the other.
+Where ``MpiDefault=none``, set ``SLURM_MPI_TYPE=pmix`` in the workers' environment or use
+``["srun", "--mpi=pmix", "--ntasks", "{ranks}"]`` (``docs/campaigns.md``, "MPI jobs").
 """
 
 

@@ -1,4 +1,9 @@
-"""``hoomd-mlx campaign report``: a Markdown summary with PNG plots, from the ledger alone."""
+"""``hoomd-mlx campaign report``: a Markdown page with PNG plots and the same as one HTML file.
+
+Everything comes from the campaign directory: the ledger, and the arrays the jobs'
+analyses saved (``jobs/<id>/analysis.npz``). Which result columns are shown and with
+which error bars is `hoomd_mlx.campaign.report_results`'s rule.
+"""
 
 from __future__ import annotations
 
@@ -7,58 +12,12 @@ from pathlib import Path
 import numpy as np
 
 from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.report_document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from hoomd_mlx.campaign.report_profiles import plot_profiles
+from hoomd_mlx.campaign.report_results import job_table, plot_analysis_curves, plot_results, result_columns
 from hoomd_mlx.campaign.status import campaign_status
 
 __all__ = ["write_report"]
-
-
-def _numeric(values: list) -> bool:
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-
-
-def _columns(jobs) -> tuple[list[str], list[str]]:
-    """Parameter names and scalar result keys over ``jobs``."""
-    names = sorted({k for job in jobs for k in job.params})
-    keys = sorted({k for job in jobs for k, v in (job.result or {}).items() if isinstance(v, int | float)})
-    return names, keys
-
-
-def _plot_results(plt, jobs, output: Path) -> list[str]:
-    """One figure per scalar result: against the first parameter, one line per other combination.
-
-    Design points answered by the surrogate are marked with black crosses.
-    """
-    names, keys = _columns(jobs)
-    if not names or not keys:
-        return []
-    x_name, others = names[0], names[1:]
-    files = []
-    for key in keys:
-        fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
-        groups: dict[tuple, list] = {}
-        for job in jobs:
-            if key in (job.result or {}):
-                label = tuple(job.params.get(o) for o in others)
-                groups.setdefault(label, []).append((job.params[x_name], job.result[key], job.state))
-        for label, points in sorted(groups.items(), key=lambda kv: str(kv[0])):
-            points.sort(key=lambda p: p[0])
-            xs = [p[0] for p in points]
-            ys = [p[1] for p in points]
-            text = ", ".join(f"{o}={v}" for o, v in zip(others, label, strict=True)) or key
-            ax.plot(xs, ys, "o-", label=text)
-            predicted = [(x, y) for x, y, state in points if state == "predicted"]
-            if predicted:
-                ax.plot(*zip(*predicted, strict=True), "x", color="k")
-        ax.set_xlabel(x_name)
-        ax.set_ylabel(key)
-        if len(groups) > 1:
-            ax.legend(fontsize="small")
-        name = f"result_{key}.png"
-        fig.savefig(output / name, dpi=110)
-        plt.close(fig)
-        files.append(name)
-    return files
 
 
 def _plot_timings(plt, jobs, output: Path) -> str | None:
@@ -105,7 +64,7 @@ def _plot_learning_curve(plt, versions: list[dict], output: Path) -> str | None:
     return "learning_curve.png"
 
 
-def _savings(jobs: list, versions: list[dict]) -> list[str]:
+def _savings(jobs: list, versions: list[dict]) -> list[Block]:
     predicted = [j for j in jobs if j.state == "predicted"]
     if not versions:
         return []
@@ -113,17 +72,44 @@ def _savings(jobs: list, versions: list[dict]) -> list[str]:
     mean = float(np.mean(runtimes)) if runtimes else 0.0
     last = versions[-1]
     return [
-        f"Surrogate: {len(versions)} versions; the last (v{last['version']}) trained on {last['samples']} "
-        f"simulations reached validation accuracy {last['accuracy']:.3f}"
-        + (f" (an exact surrogate: {last['ceiling']:.3f})." if "ceiling" in last else "."),
-        f"{len(predicted)} design points were answered by the surrogate instead of simulated, saving about "
-        f"{len(predicted) * mean / 3600:.3f} h of compute ({mean:.1f} s per simulation).",
-        "",
+        Paragraph(
+            f"Surrogate: {len(versions)} versions; the last (v{last['version']}) trained on "
+            f"{last['samples']} simulations reached validation accuracy {last['accuracy']:.3f}"
+            + (f" (an exact surrogate: {last['ceiling']:.3f})." if "ceiling" in last else ".")
+        ),
+        Paragraph(
+            f"{len(predicted)} design points were answered by the surrogate instead of simulated, saving "
+            f"about {len(predicted) * mean / 3600:.3f} h of compute ({mean:.1f} s per simulation)."
+        ),
     ]
 
 
+def _summary(status: dict, jobs: list) -> list[Block]:
+    runtimes = [j.runtime for j in jobs if j.runtime is not None]
+    blocks: list[Block] = [
+        Heading(f"Campaign {status['name']}", level=1),
+        Table(("state", "jobs"), tuple((state, str(n)) for state, n in status["counts"].items()), "states"),
+        Paragraph(
+            f"Compute time: {sum(runtimes) / 3600:.3f} h over {len(runtimes)} simulations "
+            f"(mean {np.mean(runtimes) if runtimes else 0:.1f} s). Lost workers: {status['preemptions']}; "
+            f"job failures: {status['job_failures']}."
+        ),
+    ]
+    if status.get("workers"):  # batch-job workers (SLURM): how each one that ended went
+        causes = ", ".join(f"{cause} {n}" for cause, n in sorted(status["lost_workers"].items())) or "none"
+        blocks.append(
+            Paragraph(
+                f"Worker batch jobs: {status['worker_jobs']}; ended during the campaign by cause: {causes}."
+            )
+        )
+    return blocks
+
+
 def write_report(directory: str | Path) -> Path:
-    """Write ``report/report.md`` and its PNGs into a campaign directory; return the Markdown path."""
+    """Write ``report/report.md``, ``report/report.html`` and the PNGs; return the Markdown path.
+
+    The HTML page has the same content as the Markdown, its figures embedded: one file to send.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -136,55 +122,37 @@ def write_report(directory: str | Path) -> Path:
     with Ledger.in_directory(directory) as ledger:
         every = ledger.jobs()
         jobs = [j for j in every if j.state in ("done", "predicted")]
-        figures = _plot_results(plt, jobs, output)
+        columns = result_columns(jobs, ledger.meta("report"))
         timing = _plot_timings(plt, every, output)
         versions = ledger.surrogate_versions()
         curve = _plot_learning_curve(plt, versions, output)
+    results = plot_results(plt, jobs, columns, output)
+    analyses = plot_analysis_curves(plt, jobs, columns, directory, output)
     profiles = plot_profiles(plt, jobs, directory, output)
-    runtimes = [j.runtime for j in jobs if j.runtime is not None]
-    lines = [
-        f"# Campaign {status['name']}",
-        "",
-        "| state | jobs |",
-        "|---|---|",
-        *[f"| {state} | {n} |" for state, n in status["counts"].items()],
-        "",
-        f"Compute time: {sum(runtimes) / 3600:.3f} h over {len(runtimes)} simulations "
-        f"(mean {np.mean(runtimes) if runtimes else 0:.1f} s). Lost workers: {status['preemptions']}; "
-        f"job failures: {status['job_failures']}.",
-        "",
-    ]
-    if status.get("workers"):  # batch-job workers (SLURM): how each one that ended went
-        causes = ", ".join(f"{cause} {n}" for cause, n in sorted(status["lost_workers"].items())) or "none"
-        lines += [
-            f"Worker batch jobs: {status['worker_jobs']}; ended during the campaign by cause: {causes}.",
-            "",
-        ]
-    lines += _savings(jobs, versions)
+    blocks = _summary(status, jobs) + _savings(jobs, versions)
     if curve:
-        lines += [f"![learning curve]({curve})", ""]
+        blocks.append(Figure(curve, "learning curve"))
     if profiles:
-        lines += [
-            "Profiles: simulated design points with the surrogate's prediction at the same point (left), "
-            "and design points answered by the surrogate with its ensemble spread (right).",
-            "",
-            f"![profiles]({profiles})",
-            "",
-        ]
-    if timing:
-        lines += [f"![timings]({timing})", ""]
-    for name in figures:
-        lines += [f"![{name}]({name})", ""]
-    names, keys = _columns(jobs)
+        blocks.append(
+            Figure(
+                profiles,
+                "profiles",
+                "Profiles: simulated design points with the surrogate's prediction at the same point (left), "
+                "and design points answered by the surrogate with its ensemble spread (right).",
+            )
+        )
+    if results:
+        blocks.append(Heading("Results"))
+        blocks += [Figure(name, name.removesuffix(".png"), caption) for name, caption in results]
+    if analyses:
+        blocks.append(Heading("Analyses"))
+        blocks += [Figure(name, name.removesuffix(".png"), caption) for name, caption in analyses]
     if jobs:
-        lines += [
-            "| " + " | ".join(["id", *names, *keys]) + " |",
-            "|" + "---|" * (1 + len(names) + len(keys)),
-        ]
-        for job in jobs:
-            cells = [job.id, *[str(job.params.get(n)) for n in names]]
-            cells += [f"{job.result.get(k):.4g}" if k in (job.result or {}) else "" for k in keys]
-            lines.append("| " + " | ".join(cells) + " |")
+        header, rows = job_table(jobs, columns)
+        blocks += [Heading("Jobs"), Table(header, rows, "jobs")]
+    if timing:
+        blocks += [Heading("Timings"), Figure(timing, "timings", "Job runtimes, and jobs done over time.")]
+    (output / "report.html").write_text(to_html(blocks, output, f"Campaign {status['name']}"))
     path = output / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(to_markdown(blocks))
     return path

@@ -66,6 +66,7 @@ class Campaign:
         self.ledger.set_meta("spec", str(self.spec.source) if self.spec.source else self.spec.name)
         self.ledger.set_meta("name", self.spec.name)
         self.ledger.set_meta("parameters", sorted({k for p in points for k in p}))
+        self.ledger.set_meta("report", {k: list(v) for k, v in self.spec.report.items()})
         if self.spec.surrogate is not None:
             self.ledger.set_meta("surrogate_outputs", list(self.spec.surrogate.outputs))
         return self.ledger.add_jobs({job_id(p): p for p in points})

@@ -32,6 +32,10 @@ Example (``campaigns/lj_fluid.toml``)::
     ranks = 1                     # MPI ranks per job; > 1 starts it under the launcher
     launcher = "mpirun"           # mpirun | srun | ["mpirun", "--oversubscribe", "-n", "{ranks}"]
 
+    [report]                      # optional: what `campaign report` shows
+    results = ["pressure"]        # exactly these results (default: every result but bookkeeping)
+    bookkeeping = ["n_rebuilds"]  # more result keys to leave out of the plots and the table
+
 An optional ``[cluster]`` table (`hoomd_mlx.campaign.cluster.ClusterSettings`) runs the
 workers as SLURM or PBS batch jobs. An optional ``[cloud]`` table (`hoomd_mlx.cloud.settings`)
 describes the job for cost planning and can make the checkpoint interval come from the preemption model.
@@ -70,7 +74,7 @@ ANALYSES = {
 }
 """dict: The freud analyses a spec can ask for, with their settings' defaults."""
 
-_TOP = {"campaign", "design", "job", "analysis", "resources", "cluster", "surrogate", "cloud"}
+_TOP = {"campaign", "design", "job", "analysis", "resources", "cluster", "surrogate", "cloud", "report"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class CampaignSpec:
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     surrogate: SurrogateSettings | None = None
     cloud: CloudSettings | None = None
+    report: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     source: Path | None = None
 
     @property
@@ -178,6 +183,12 @@ def _analyses(items: Any) -> tuple[dict, ...]:
                 check_str(f"analysis[{k}].{key}", item[key], ("x", "y", "z"))
         out.append({**ANALYSES[kind], **item})
     return tuple(out)
+
+
+def _report(table: dict) -> dict[str, tuple[str, ...]]:
+    """The ``[report]`` table (`hoomd_mlx.campaign.report_results`): lists of result keys."""
+    check_keys(table, {"results", "bookkeeping"}, "report.")
+    return {key: check_strings(f"report.{key}", value) for key, value in table.items()}
 
 
 def _surrogate(table: dict) -> SurrogateSettings:
@@ -264,6 +275,7 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
         cloud=CloudSettings.from_mapping(raw["cloud"], source.parent if source else None)
         if "cloud" in raw
         else None,
+        report=_report(_table(raw, "report")),
         source=source,
     )
     resolve_function(spec.job.function, spec.search_path)  # fail now, not on a worker
