@@ -18,7 +18,7 @@ pytestmark = pytest.mark.hoomd
 CAMPAIGNS = Path(__file__).parent.parent / "campaigns"
 
 
-def _lj_job(job, steps, sigterm_at=None, inspect=None):
+def _lj_job(job, steps, sigterm_at=None, inspect=None, thermostat="bussi"):
     import hoomd
 
     sys.path.insert(0, str(CAMPAIGNS))
@@ -33,7 +33,10 @@ def _lj_job(job, steps, sigterm_at=None, inspect=None):
     sim = job.simulation(build, seed=5)
     if inspect is not None:
         inspect(sim)
-    thermostat = hoomd.md.methods.thermostats.Bussi(kT=1.2)
+    if thermostat == "bussi":
+        thermostat = hoomd.md.methods.thermostats.Bussi(kT=1.2)
+    else:
+        thermostat = hoomd.md.methods.thermostats.MTTK(kT=1.2, tau=0.5)
     method = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All(), thermostat=thermostat)
     sim.operations.integrator = hoomd.md.Integrator(
         dt=0.005, forces=[_force(hoomd, "native")], methods=[method]
@@ -87,6 +90,31 @@ def test_resumed_job_continues_from_the_exact_state(tmp_path):
     assert first["how"] == "preempted"
     assert job.resumed_from == first["end"] == second["start"] == 300  # nothing before it runs again
     np.testing.assert_allclose(resumed.state.get_snapshot().particles.position, expected, rtol=0, atol=1e-6)
+
+
+def test_resume_restores_the_nose_hoover_thermostat(tmp_path):
+    """MTTK's (xi, eta) pairs come back as they were at the checkpoint (the electrolyte's default)."""
+    import gsd.hoomd
+
+    reference = _lj_job(
+        JobContext({}, tmp_path / "ref", CheckpointPolicy(steps=10_000)), 360, thermostat="mttk"
+    )
+    directory = tmp_path / "mttk"
+    with pytest.raises(Preempted):
+        _lj_job(
+            JobContext({}, directory, CheckpointPolicy(steps=300)), 360, sigterm_at=250, thermostat="mttk"
+        )
+    with gsd.hoomd.open(directory / "checkpoint.gsd") as traj:
+        saved = next(v for k, v in traj[0].log.items() if k.endswith("thermostat_dof"))
+    assert np.abs(saved).max() > 0  # the thermostat had moved by the checkpoint
+    job = JobContext({}, directory, CheckpointPolicy(steps=300))
+    resumed = _lj_job(job, 360, thermostat="mttk")
+    assert job.resumed_from == 300
+    assert resumed.timestep == 360
+    # Restored, the thermostat carries on as if never stopped (a reset one would start from zero).
+    expected = reference.operations.integrator.methods[0].thermostat.translational_dof
+    got = resumed.operations.integrator.methods[0].thermostat.translational_dof
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
 def test_corrupt_checkpoint_falls_back_to_the_previous(tmp_path):

@@ -411,12 +411,14 @@ def _thermostats(sim: Any) -> list:
 
 
 def _thermostat_dof(sim: Any) -> np.ndarray:
+    """The thermostats' own variables, 4 each: MTTK's ``(xi, eta)``, translational and rotational."""
     values = []
     for thermostat in _thermostats(sim):
-        values += [thermostat.translational_dof, thermostat.rotational_dof]
+        values += [*thermostat.translational_dof, *thermostat.rotational_dof]
     return np.asarray(values, dtype=np.float64)
 
 
 def _set_thermostat_dof(sim: Any, values: list[float]) -> None:
-    for thermostat, k in zip(_thermostats(sim), range(0, len(values), 2), strict=False):
-        thermostat.translational_dof, thermostat.rotational_dof = values[k], values[k + 1]
+    for thermostat, k in zip(_thermostats(sim), range(0, len(values), 4), strict=False):
+        thermostat.translational_dof = (values[k], values[k + 1])
+        thermostat.rotational_dof = (values[k + 2], values[k + 3])

@@ -3,6 +3,8 @@
 The ``[surrogate]`` table of a spec::
 
     [surrogate]
+    model = "keras"              # keras: an ensemble of networks (Surrogate) | kernel: splines
+                                 # chosen by cross-validation, a calibrated jackknife (KernelSurrogate)
     outputs = ["pressure", "potential_energy_per_particle"]   # result keys to learn (numbers,
                                                               # or lists such as density profiles)
     errors = { pressure = "pressure_err" }                    # optional: result keys of their error bars
@@ -13,9 +15,17 @@ The ``[surrogate]`` table of a spec::
     retrain_every = 4            # new results between retrains
     target = 0.95                # validation within-error-bar accuracy that ends the simulations
     strategy = "disagreement"    # disagreement | random | space_filling: which pending jobs run next
-    members = 5
-    epochs = 2000
-    update_epochs = 500
+    members = 5                  # ensemble members (kernel: cross-validation folds, >= 3)
+    epochs = 2000                # keras only
+    update_epochs = 500          # keras only
+
+With ``model = "kernel"`` the surrogate is `KernelSurrogate`: it chooses its kernel and
+input weights by cross-validation inside the training set, scored with the campaign's own
+metric (the error bars times ``error_scale``), and calibrates its jackknife spread there
+too, so the held-out validation jobs stay untouched. When the outputs are exactly the
+cation and anion profiles of the confined electrolyte (``rho_pos``, ``rho_neg``, in equal
+bins wall to wall) and the design has ``Z``, ``c`` and ``i``, it predicts them through
+`ChannelProfiles`: mirror-symmetric, non-negative, holding the ions of the state point.
 
 Between retrains the surrogate is updated from its current weights; while the data set is
 still doubling it is refitted, so its built-in scaling follows the data. Each retrain is
@@ -54,6 +64,7 @@ __all__ = [
     "flatten_outputs",
     "is_validation",
     "latest_surrogate",
+    "load_model",
     "output_widths",
     "predict_point",
     "split_outputs",
@@ -62,6 +73,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MIN_VALIDATION = 3  # finished validation jobs needed before the surrogate may end the simulations
+MODELS = ("keras", "kernel")
+CHANNEL_OUTPUTS = ("rho_pos", "rho_neg")  # the electrolyte's profiles (hoomd_mlx.electrolyte.run)
+CHANNEL_INPUTS = ("Z", "c", "i")
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class SurrogateSettings:
     """The validated ``[surrogate]`` table."""
 
     outputs: tuple[str, ...]
+    model: str = "keras"
     errors: Mapping[str, str] = field(default_factory=dict)
     tolerance: float = 0.05
     absolute_tolerance: float = 0.0
@@ -89,6 +104,8 @@ class SurrogateSettings:
         if not table.get("outputs"):
             raise ConfigurationError("surrogate.outputs must list the result keys to learn")
         settings = cls(**{**table, "outputs": tuple(table["outputs"])})
+        if settings.model not in MODELS:
+            raise ConfigurationError(f"surrogate.model = {settings.model!r}; expected one of {MODELS}")
         if settings.strategy not in STRATEGIES:
             raise ConfigurationError(
                 f"surrogate.strategy = {settings.strategy!r}; expected one of {tuple(sorted(STRATEGIES))}"
@@ -106,6 +123,11 @@ class SurrogateSettings:
             )
         if settings.retrain_every < 1 or settings.members < 2:
             raise ConfigurationError("surrogate.retrain_every must be >= 1 and surrogate.members >= 2")
+        if settings.model == "kernel" and settings.members < 3:
+            raise ConfigurationError(
+                f"surrogate.members = {settings.members} with model = 'kernel'; expected >= 3 "
+                "(the kernel surrogate's members are its cross-validation folds)"
+            )
         return settings
 
 
@@ -211,9 +233,40 @@ class CampaignLearner:
             self.ledger.set_meta("surrogate_output_widths", self.widths)
         return X, Y, error_bars(s, Y, noise), noise
 
+    def channel(self):
+        """`ChannelProfiles` for the electrolyte's profiles over a (Z, c, i) design, else None.
+
+        The profiles (`hoomd_mlx.electrolyte.run`) have ``profile_bins`` equal bins from wall to
+        wall, so their bin width is Z / bins.
+        """
+        from hoomd_mlx.coupling.channel import ChannelProfiles
+
+        widths = self.widths
+        if (
+            tuple(self.settings.outputs) != CHANNEL_OUTPUTS
+            or not set(CHANNEL_INPUTS) <= set(self.parameters)
+            or widths is None
+            or len(set(widths)) != 1
+            or widths[0] < 2
+        ):
+            return None
+        return ChannelProfiles(
+            bins=widths[0],
+            grid_lengths=np.array([1.0]),
+            grid_width=np.array([1.0 / widths[0]]),
+            columns=tuple(self.parameters.index(p) for p in CHANNEL_INPUTS),
+        )
+
+    def _min_train(self) -> int:
+        """Training jobs needed before the first fit (the kernel model's folds need a few more)."""
+        dims = len(self.parameters)
+        if self.settings.model == "kernel":
+            return max(2 * dims + 2, self.settings.members + dims + 2)
+        return 2 * dims + 2
+
     def observe(self) -> dict | None:
         """Retrain if ``retrain_every`` new results arrived; return the new version's record."""
-        from hoomd_mlx.coupling.surrogate import Surrogate, perfect_accuracy, within_error_bar_accuracy
+        from hoomd_mlx.coupling.metrics import coverage, perfect_accuracy, within_error_bar_accuracy
 
         s = self.settings
         n_done = self.ledger.count("done")  # cheap: read the finished jobs only when worth it
@@ -225,11 +278,23 @@ class CampaignLearner:
         train = [j for j in done if not is_validation(j.id)]
         validation = [j for j in done if is_validation(j.id)]
         new = [j for j in train if j.id not in self._trained_ids]
-        if len(train) < 2 * len(self.parameters) + 2 or not validation:
+        if len(train) < self._min_train() or not validation:
             return None
         self._done_seen = n_done
         start = time.monotonic()
-        if self.surrogate is None or len(train) >= 2 * self._fit_size:
+        if s.model == "kernel":
+            # a fresh fit on every retrain (seconds): kernel and input weights chosen by
+            # cross-validation with the campaign's metric, the spread calibrated in the training set
+            from hoomd_mlx.coupling.kernel import KernelSurrogate
+
+            X, Y, E = self._arrays(train)[:3]
+            self.surrogate = KernelSurrogate(
+                channel=self.channel(), nonnegative=False, folds=s.members, seed=self.version
+            ).fit(X, Y, s.error_scale * E)
+            self._fit_size = len(train)
+        elif self.surrogate is None or len(train) >= 2 * self._fit_size:
+            from hoomd_mlx.coupling.surrogate import Surrogate
+
             # a fresh fit while the data set doubles (its input/output scaling follows the data);
             # warm-start updates in between
             self.surrogate = Surrogate(
@@ -245,10 +310,20 @@ class CampaignLearner:
         self._trained_ids.update(j.id for j in train)
         Xv, Yv, Ev, noise = self._arrays(validation)
         Ev = s.error_scale * Ev
-        accuracy = within_error_bar_accuracy(self.surrogate.predict(Xv)[0], Yv, Ev)
-        # the ensemble's spread, scaled so that +-2 std covers ~95% of the held-out jobs: the stds
-        # stored with predicted points and the disagreement strategy use the calibrated value
-        calibration = self.surrogate.calibrate(Xv, Yv)
+        mean_v = self.surrogate.predict(Xv)[0]
+        accuracy = within_error_bar_accuracy(mean_v, Yv, Ev)
+        if s.model == "kernel":
+            # calibrated inside its training set (nested cross-validation): the validation jobs
+            # only judge it
+            calibration = {
+                "std_scale": self.surrogate.std_scale,
+                "coverage_2_sigma_raw": self.surrogate.cv_coverage["2_sigma_raw"],
+            }
+        else:
+            # the ensemble's spread, scaled so that +-2 std covers ~95% of the held-out jobs: the stds
+            # stored with predicted points and the disagreement strategy use the calibrated value
+            calibration = self.surrogate.calibrate(Xv, Yv)
+        coverage_validation = coverage(mean_v, self.surrogate.predict(Xv)[1], Yv, 2.0)
         ceiling = perfect_accuracy(Ev, noise)
         if ceiling < s.target and not self._warned:
             self._warned = True
@@ -273,6 +348,8 @@ class CampaignLearner:
             "error_scale": s.error_scale,
             "std_scale": calibration["std_scale"],
             "coverage_2_sigma_raw": calibration["coverage_2_sigma_raw"],
+            "coverage_2_sigma_validation": coverage_validation,
+            "model": s.model,
             "path": str(path.relative_to(self.directory)),
             "seconds": time.monotonic() - start,
         }
@@ -316,10 +393,24 @@ class CampaignLearner:
         return len(pending)
 
 
-def latest_surrogate(directory: str | Path):
-    """The newest model of a campaign: (Surrogate, version record, parameters, outputs, output widths)."""
+def load_model(path: str | Path):
+    """A campaign's saved model version: a `KernelSurrogate` or a Keras `Surrogate`, by its files."""
+    path = Path(path)
+    if (path / "kernel_surrogate.json").exists():
+        from hoomd_mlx.coupling.kernel import KernelSurrogate
+
+        return KernelSurrogate.load(path)
     from hoomd_mlx.coupling.surrogate import Surrogate
 
+    return Surrogate.load(path)
+
+
+def latest_surrogate(directory: str | Path):
+    """The newest model of a campaign: (model, version record, parameters, outputs, output widths).
+
+    The model is a Keras `Surrogate` or a `KernelSurrogate` (``[surrogate] model``); both
+    answer ``predict(X) -> (mean, std)``.
+    """
     directory = Path(directory)
     with Ledger.in_directory(directory) as ledger:
         versions = ledger.surrogate_versions()
@@ -331,7 +422,7 @@ def latest_surrogate(directory: str | Path):
             f"campaign {directory} has no surrogate yet (its spec needs a [surrogate] table)"
         )
     record = versions[-1]
-    return Surrogate.load(directory / record["path"]), record, parameters, outputs, widths
+    return load_model(directory / record["path"]), record, parameters, outputs, widths
 
 
 def predict_point(directory: str | Path, params: Mapping[str, float]) -> dict:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -106,8 +107,14 @@ class KernelSurrogate:
         X, T = self.X[rows], self._T[rows]
         mu, sd = X.mean(0), X.std(0)
         sd = np.where(sd > 0, sd, 1.0)
-        degree = 1 if len(rows) > X.shape[1] + 1 else 0
-        spline = RBFInterpolator((X - mu) / sd * weights, T, kernel=kernel, degree=degree)
+        scaled = (X - mu) / sd * weights
+        # the linear term needs the rows to span the inputs (not so when a fold leaves, say, one
+        # value of an input): otherwise a constant one
+        monomials = np.column_stack([np.ones(len(rows)), scaled])
+        degree = 1 if np.linalg.matrix_rank(monomials) == X.shape[1] + 1 else 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # degree 0 is below the kernels' minimum
+            spline = RBFInterpolator(scaled, T, kernel=kernel, degree=degree)
 
         def predict(x: np.ndarray) -> np.ndarray:
             return self._outputs(x, spline((x - mu) / sd * weights))
