@@ -319,6 +319,9 @@ def main() -> None:
         print(f"# {ranks} rank(s), TF on {threads} thread(s) each: {' '.join(command)}", flush=True)
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as proc:
             for line in proc.stdout:
+                if not line.startswith("{"):  # HOOMD's notices (domain decomposition, ...)
+                    print(line.rstrip(), file=sys.stderr)
+                    continue
                 case = json.loads(line)
                 cases.append(case)
                 print(
