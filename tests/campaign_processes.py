@@ -1,5 +1,6 @@
 """LJ campaigns for the kill tests, and finding and killing one test's campaign processes, only those."""
 
+import json
 import os
 import shutil
 import signal
@@ -71,3 +72,12 @@ def kill_campaign(driver, directory):
         pass
     for job in job_processes(directory):
         job.kill()
+
+
+def steps_logs(directory):
+    """{job id: the entries of its ``steps.jsonl``} for every job of a campaign directory."""
+    logs = {}
+    for job_dir in (directory / "jobs").iterdir():
+        path = job_dir / "steps.jsonl"
+        logs[job_dir.name] = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+    return logs

@@ -1,7 +1,6 @@
 """Campaigns on a real Dask LocalCluster with real HOOMD: lost workers and a killed driver."""
 
 import itertools
-import json
 import os
 import shutil
 import signal
@@ -10,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from campaign_processes import job_processes, kill_campaign, wait_for, write_lj_campaign
+from campaign_processes import job_processes, kill_campaign, steps_logs, wait_for, write_lj_campaign
 
 from hoomd_mlx.campaign.ledger import Ledger
 
@@ -43,14 +42,6 @@ def _finish(driver, directory):
         kill_campaign(driver, directory)
 
 
-def _steps_logs(directory):
-    logs = {}
-    for job_dir in (directory / "jobs").iterdir():
-        path = job_dir / "steps.jsonl"
-        logs[job_dir.name] = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-    return logs
-
-
 def test_killed_workers_lose_no_job(tmp_path):
     spec, directory = _campaign(tmp_path, steps=40_000)
     driver = _driver(spec, directory)
@@ -68,7 +59,7 @@ def test_killed_workers_lose_no_job(tmp_path):
         assert sum(job.preemptions for job in jobs) >= 1
         assert all(job.failures == 0 for job in jobs)
         assert all(job.result["final_step"] == 40_000 for job in jobs)
-    logs = _steps_logs(directory)
+    logs = steps_logs(directory)
     resumed = 0
     for entries in logs.values():
         ends = [e for e in entries if e["how"] != "started"]
@@ -100,7 +91,7 @@ def test_driver_killed_and_restarted_repeats_nothing(tmp_path):
         assert ledger.counts()["done"] == 4
         for job_id, finished in finished_before.items():
             assert ledger.job(job_id).finished == finished  # not run again
-    for entries in _steps_logs(directory).values():
+    for entries in steps_logs(directory).values():
         assert [e["how"] for e in entries].count("finished") == 1
 
 

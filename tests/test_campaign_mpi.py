@@ -21,7 +21,8 @@ import psutil
 import pytest
 from campaign_processes import wait_for
 
-from hoomd_mlx.campaign.execute import JobTask, run_job
+from hoomd_mlx.campaign.contract import JobTask
+from hoomd_mlx.campaign.execute import run_job
 from hoomd_mlx.campaign.launcher import LAUNCHERS, launcher_command
 from hoomd_mlx.campaign.spec import load_spec
 from hoomd_mlx.errors import ConfigurationError
@@ -36,7 +37,8 @@ PARAMS = {"density": 0.3, "kT": 1.2}
 WORKER = textwrap.dedent(
     """
     import json, signal, sys
-    from hoomd_mlx.campaign.execute import JobInterruptedError, JobTask, run_job
+    from hoomd_mlx.campaign.contract import JobTask
+    from hoomd_mlx.campaign.execute import JobInterruptedError, run_job
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         outcome = run_job(JobTask(**json.loads(sys.argv[1])))

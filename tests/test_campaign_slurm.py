@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from campaign_processes import job_processes, wait_for, write_lj_campaign
+from campaign_processes import job_processes, steps_logs, wait_for, write_lj_campaign
 
 from hoomd_mlx.campaign.batch import job_name
 from hoomd_mlx.campaign.contract import JobTask
@@ -33,7 +33,8 @@ TESTS = Path(__file__).parent
 RUN_ONE_JOB = textwrap.dedent(
     """
     import json, sys
-    from hoomd_mlx.campaign.execute import JobTask, run_job
+    from hoomd_mlx.campaign.contract import JobTask
+    from hoomd_mlx.campaign.execute import run_job
     print("OUTCOME " + json.dumps(run_job(JobTask(**json.loads(sys.argv[1])))), flush=True)
     """
 )
@@ -83,18 +84,10 @@ def _cleanup(name, directory):
         proc.kill()
 
 
-def _steps_logs(directory):
-    logs = {}
-    for job_dir in (directory / "jobs").iterdir():
-        path = job_dir / "steps.jsonl"
-        logs[job_dir.name] = [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
-    return logs
-
-
 def _check_continuity(directory, steps):
     """Every job finished exactly once at ``steps``; each resumed attempt started where the last stopped."""
     resumed = 0
-    for entries in _steps_logs(directory).values():
+    for entries in steps_logs(directory).values():
         ends = [e for e in entries if e["how"] != "started"]
         assert [e["how"] for e in ends].count("finished") == 1, entries
         assert ends[-1]["end"] == steps

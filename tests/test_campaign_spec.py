@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from hoomd_mlx.campaign.contract import JobTask
 from hoomd_mlx.campaign.design import DesignSpace, job_id
-from hoomd_mlx.campaign.execute import JobTask
 from hoomd_mlx.campaign.spec import load_spec
 from hoomd_mlx.errors import ConfigurationError
 

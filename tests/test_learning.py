@@ -39,6 +39,13 @@ def _spec():
     return spec_from_mapping(raw, source=HERE / "learning.toml")
 
 
+def _cli_predict(directory):
+    """``hoomd-mlx predict DIR --params x=0.7 y=0.4 --json``, as a user runs it."""
+    command = [sys.executable, "-m", "hoomd_mlx.cli", "predict", str(directory)]
+    command += ["--params", "x=0.7", "y=0.4", "--json"]
+    return subprocess.run(command, capture_output=True, text=True, check=True)
+
+
 def test_surrogate_steers_and_ends_the_campaign(tmp_path):
     summary = run_campaign(_spec(), tmp_path, progress=False)
     counts = summary["counts"]
@@ -64,22 +71,7 @@ def test_surrogate_steers_and_ends_the_campaign(tmp_path):
     assert "answered by the surrogate" in text
     assert "(an exact surrogate: 1.000)" in text
     assert (report.parent / "learning_curve.png").exists()
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hoomd_mlx.cli",
-            "predict",
-            str(tmp_path),
-            "--params",
-            "x=0.7",
-            "y=0.4",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    cli = _cli_predict(tmp_path)
     assert json.loads(cli.stdout)["mean"]["f"] == answer["mean"]["f"]
 
 
@@ -198,22 +190,7 @@ def test_kernel_surrogate_steers_and_ends_the_campaign(tmp_path):
         assert abs(job.result["f"] - (np.sin(x) + y**2)) < 0.25
     answer = predict_point(tmp_path, {"x": 0.7, "y": 0.4})
     assert abs(answer["mean"]["f"] - (np.sin(0.7) + 0.16)) < 0.2
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hoomd_mlx.cli",
-            "predict",
-            str(tmp_path),
-            "--params",
-            "x=0.7",
-            "y=0.4",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    cli = _cli_predict(tmp_path)
     assert json.loads(cli.stdout)["mean"]["f"] == pytest.approx(answer["mean"]["f"])
 
 

@@ -33,17 +33,9 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE
-from hoomd_mlx.campaign.contract import RESULT_FILE, JobTask, execute, resolve_function
+from hoomd_mlx.campaign.contract import RESULT_FILE, JobTask, execute
 
-__all__ = [
-    "EVENT_TOPIC",
-    "RESULT_FILE",
-    "JobInterruptedError",
-    "JobStopper",
-    "JobTask",
-    "resolve_function",
-    "run_job",
-]
+__all__ = ["EVENT_TOPIC", "JobInterruptedError", "JobStopper", "run_job"]
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
 
 from hoomd_mlx.campaign.cluster import KINDS, campaign_config, connect
+from hoomd_mlx.campaign.contract import JobTask
 from hoomd_mlx.campaign.design import job_id
-from hoomd_mlx.campaign.execute import EVENT_TOPIC, JobInterruptedError, JobStopper, JobTask, run_job
+from hoomd_mlx.campaign.execute import EVENT_TOPIC, JobInterruptedError, JobStopper, run_job
 from hoomd_mlx.campaign.launcher import launcher_command
 from hoomd_mlx.campaign.ledger import Ledger
 from hoomd_mlx.campaign.spec import CampaignSpec

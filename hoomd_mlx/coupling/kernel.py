@@ -172,7 +172,7 @@ class KernelSurrogate:
         residual, spread = np.empty_like(self.Y), np.empty_like(self.Y)
         for k, fold in enumerate(folds):
             keep = np.setdiff1d(np.arange(n), fold)
-            residual[fold] = self.Y[fold] - self._interpolant(keep, self.kernel, self.weights)(self.X[fold])
+            residual[fold] = self.Y[fold] - self._members[k](self.X[fold])  # the member without this fold
             inner = [
                 self._interpolant(np.setdiff1d(keep, other), self.kernel, self.weights)(self.X[fold])
                 for j, other in enumerate(folds)
@@ -216,8 +216,8 @@ class KernelSurrogate:
         self._T = self._targets(X, Y)
         folds = self._folds(len(X))
         self.kernel, self.weights, self.cv_accuracy = self._choose(folds)
-        self._calibrate(folds)
         self._build(folds)
+        self._calibrate(folds)
         logger.info(
             "kernel surrogate on %d samples: %s, weights %s, cross-validated score %.4f, std x %.3g",
             len(X),

@@ -68,7 +68,6 @@ class StepStats:
         self.nlist_seconds = 0.0
         self.pair_builds = 0
         self.pair_halves = 0
-        self.ghost_exchanges = 0
         self.widths: set[int] = set()
 
 
@@ -196,6 +195,7 @@ class ForceEngine:
         self._exchange = decomposed and many_body and ghosts
         self.ghosts = ghosts
         self._ghost_charges = TagTable()
+        self._n_local: tuple[int, tf.Tensor | None] = (-1, None)
         if decomposed and self.layout == "auto":
             self.layout = "dense"
         self._row_capacity = 0
@@ -456,7 +456,9 @@ class ForceEngine:
                     return arrays.postype(particles.position)
 
             charges = self._charges(particles, n_local) if self.many_body else self._no_charges
-            counts = (tf.constant(n_local, tf.int32),)
+            if self._n_local[0] != n_local:  # changes only when particles migrate (MPI)
+                self._n_local = (n_local, tf.constant(n_local, tf.int32))
+            counts = (self._n_local[1],)
 
             def args_of() -> tuple:
                 return (postype(), box, charges, *self._neighbor_args, *self._constants, *counts)
@@ -519,7 +521,6 @@ class ForceEngine:
         rows = np.concatenate([fe[:, :3], virial.numpy()], axis=1) if want_virial else fe[:, :3].copy()
         send_ghost_rows_home(self.comm, rows, n_local, ghost_tags, view(particles.rtag))
         fe[:, :3] = rows[:, :3]
-        self.stats.ghost_exchanges += 1
         return fe, (rows[:, 3:] if want_virial else virial)
 
     def _force_records(self, out: Any) -> Any:

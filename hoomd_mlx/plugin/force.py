@@ -193,10 +193,10 @@ class TensorFlowForce(hoomd.md.force.Custom):
             return cutoffs
         return {(a, b): float(r_cut) for a in types for b in types}
 
-    def _model_reach(self, cutoffs: dict, ranks: int) -> float:
-        """float: How far the model's energies reach (its ``cutoff``), checked against ``r_cut``."""
+    def _check_model_reach(self, cutoffs: dict, ranks: int) -> None:
+        """Refuse a many-body model whose declared range (``cutoff``) ``r_cut`` or MPI cannot serve."""
         if not self._many_body:
-            return max(cutoffs.values(), default=0.0)
+            return
         reach = getattr(self._model, "cutoff", None)
         if reach is None:
             if ranks > 1:
@@ -207,7 +207,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
                     "for single-particle terms and totals), so that TensorFlowForce can make HOOMD keep "
                     "every particle it needs as a ghost. Or run on one rank"
                 )
-            return 0.0
+            return
         try:
             reach = float(reach)
         except (TypeError, ValueError) as err:
@@ -226,7 +226,6 @@ class TensorFlowForce(hoomd.md.force.Custom):
                 "ghosts a neighbor list brings: pass nlist=hoomd.md.nlist.Cell(buffer=0.4) and "
                 f"r_cut={reach}"
             )
-        return reach
 
     def _check_domains(self, simulation: Any, cutoffs: dict, comm: Any) -> None:
         """Refuse domains too thin for the ghost shell this force needs (HOOMD's rule: 2x).
@@ -265,7 +264,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
             )
         types = list(simulation.state.particle_types)
         cutoffs = self._cutoffs(types)
-        self._model_reach(cutoffs, ranks)
+        self._check_model_reach(cutoffs, ranks)
         if ranks > 1:
             try:
                 comm = _compat.mpi_comm(simulation)
