@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -197,14 +196,18 @@ def test_scancel_of_a_worker_is_a_preemption_and_the_job_resumes(tmp_path):
 
 
 def test_workers_retire_before_their_walltime_and_jobs_resume(tmp_path):
-    """Walltime 2 min, margin 95 s: workers retire after 15-25 s, mid-job; nothing counts as a failure."""
-    spec = write_lj_campaign(tmp_path, "walltime", 90_000, _cluster_table("00:02:00", margin=95, stagger=5))
+    """Walltime 2 min, margin 95 s: workers retire after 15-25 s, mid-job; nothing counts as a failure.
+
+    The jobs must outlast a worker on any machine: 250,000 steps take about a minute here idle
+    (90,000 once finished inside one worker's life on an idle machine, and nothing was retired).
+    """
+    steps = 250_000
+    spec = write_lj_campaign(tmp_path, "walltime", steps, _cluster_table("00:02:00", margin=95, stagger=5))
     spec.write_text(spec.read_text().replace("kT = { values = [1.0, 1.5] }", "kT = { values = [1.0] }"))
     directory = tmp_path / "run"
     name = job_name("walltime", directory)
-    start = time.monotonic()
     try:
-        output = _finish(_driver(spec, directory), timeout=400)
+        output = _finish(_driver(spec, directory), timeout=900)
         assert wait_for(lambda: not _queued(name), 30), _queued(name)
     finally:
         _cleanup(name, directory)
@@ -216,8 +219,7 @@ def test_workers_retire_before_their_walltime_and_jobs_resume(tmp_path):
         lost = ledger.lost_workers()
         assert lost.get("retired", 0) >= 1, lost
         assert "walltime" not in lost, lost
-    assert _check_continuity(directory, 90_000) >= 1
-    assert time.monotonic() - start < 400
+    assert _check_continuity(directory, steps) >= 1
 
 
 def test_killed_driver_cancels_its_orphaned_worker_jobs_and_repeats_nothing(tmp_path):
