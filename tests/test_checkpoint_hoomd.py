@@ -181,3 +181,57 @@ def test_attempt_resumed_at_the_final_step_attaches_its_writers(tmp_path):
     sim.operations.writers[-1].flush()  # raised "The GSD file is unavailable" before the fix
     last = _steps_log(tmp_path)[-1]
     assert (last["start"], last["end"], last["how"]) == (300, 300, "finished")
+
+
+def _start_job(tmp_path, function, params, checkpoint_steps=0):
+    task = {
+        "job_id": function,
+        "params": params,
+        "function": f"jobs_for_checkpoint_tests:{function}",
+        "directory": str(tmp_path),
+        "settings": {},
+        "analyses": [],
+        "checkpoint_steps": checkpoint_steps,
+        "checkpoint_seconds": 0.0 if checkpoint_steps else 3600.0,
+        "search_path": [str(Path(__file__).parent)],
+        "threads": 1,
+    }
+    task_file = tmp_path / "task.json"
+    task_file.write_text(json.dumps(task))
+    return subprocess.Popen(
+        [sys.executable, "-m", "hoomd_mlx.campaign.jobmain", str(task_file)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _frame_steps(path):
+    import gsd.hoomd
+
+    with gsd.hoomd.open(path) as traj:
+        return [int(frame.configuration.step) for frame in traj]
+
+
+def test_trajectory_holds_every_frame_up_to_a_checkpoint_after_sigkill(tmp_path):
+    """HOOMD buffers trajectory frames (64 MiB in 4.x, 1 MiB from 5.3): a checkpoint flushes them first."""
+    proc = _start_job(
+        tmp_path, "killed_after_checkpoint", {"kill_at": 200, "steps": 1000, "frame_every": 10}, 100
+    )
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == -signal.SIGKILL, output
+    manifest = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert manifest["checkpoint.gsd"]["step"] == 200
+    assert _frame_steps(tmp_path / "trajectory.gsd") == list(range(10, 201, 10))
+
+
+def test_stop_notice_outside_the_run_unwinds_the_job(tmp_path):
+    """SIGTERM between simulations: exit as preempted, files flushed (HOOMD >= 6.1 installs no handler)."""
+    proc = _start_job(tmp_path, "notice_outside_run", {"steps": 300, "frame_every": 10})
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "waiting").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == PREEMPTED_EXIT_CODE, output
+    assert _frame_steps(tmp_path / "trajectory.gsd") == list(range(10, 301, 10))

@@ -11,7 +11,11 @@ from hoomd_mlx.campaign.ledger import Ledger
 
 pytestmark = [pytest.mark.hoomd, pytest.mark.slow]
 
-STEPS = 8000
+# Long enough that every job outlasts the model's first checkpoint interval (1.2 s at this scale)
+# on a fast machine too: at 8000 steps a job on HOOMD 7 could simulate its whole run in one ~1 s
+# chunk and write no checkpoint at all (a timing effect; the drill SIGKILLs whole process trees,
+# so no signal handler, HOOMD's or ours, runs in them on any version).
+STEPS = 25_000
 
 EXTRA = """\
 [cloud]

@@ -100,10 +100,14 @@ def test_slab_correction_removes_the_vacuum_dependence(charged_config):
         sim, forces = _sim(hoomd, s, RunSettings(slab=slab), moved)
         return _coulomb(forces) + 0 * sim.timestep
 
-    corrected = _rms(forces_with(3.0, "tensorflow"), forces_with(6.0, "tensorflow"))
-    uncorrected = _rms(forces_with(3.0, "none"), forces_with(6.0, "none"))
-    assert corrected < 0.01
-    assert uncorrected > 2.5 * corrected
+    # slab_factor 4 against 8, not 3 against 6: at 3 the correction's own truncation error (images
+    # beyond dipole order, vacuum gap 0.39 Lx) is 0.9% rms of the forces and varies with the
+    # configuration (0.5-1.4% over 48 equilibrated ones), so a 1% bound failed on a third of them;
+    # at 4 it is 0.26% (max 0.41%), while the uncorrected difference stays >= 1.6%.
+    corrected = _rms(forces_with(4.0, "tensorflow"), forces_with(8.0, "tensorflow"))
+    uncorrected = _rms(forces_with(4.0, "none"), forces_with(8.0, "none"))
+    assert corrected < 0.006
+    assert uncorrected > 3 * corrected
 
 
 def test_default_pppm_is_converged(charged_config):

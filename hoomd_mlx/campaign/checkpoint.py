@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from hoomd_mlx.campaign.gsdfiles import read_gsd
 from hoomd_mlx.campaign.ranks import NOTICE_SIGNAL, Ranks
 
 __all__ = ["PREEMPTED_EXIT_CODE", "CheckpointPolicy", "JobContext", "Preempted"]
@@ -166,31 +167,47 @@ class JobContext:
     # -- checkpoints ------------------------------------------------------------------
 
     def latest_checkpoint(self) -> tuple[Path, int] | None:
-        """The newest checkpoint that reads back intact, with its timestep; None if none."""
+        """The newest checkpoint that reads back intact, with its timestep; None if none.
+
+        A damaged checkpoint (checksum mismatch, truncated) is skipped for the previous one,
+        with an error in the log and a ``checkpoint-damaged`` event. One the installed gsd
+        cannot read (a newer file layer or schema) raises
+        `hoomd_mlx.campaign.gsdfiles.GSDVersionError` instead of restarting the job from
+        step 0; an unreadable file (permissions, I/O) raises its ``OSError``.
+        """
         manifest = self._manifest()
         for name in (CHECKPOINT, PREVIOUS):
             path = self.path(name)
             entry = manifest.get(name)
-            if not path.exists() or entry is None:
+            if entry is None or not path.exists():
                 continue
             if _sha256(path) != entry["sha256"]:
-                logger.warning("checkpoint %s is corrupt (checksum mismatch); trying the previous one", path)
+                self._damaged(path, "its checksum does not match the one recorded when it was written")
                 continue
-            try:
-                import gsd.hoomd
-
-                with gsd.hoomd.open(path, "r") as traj:
-                    step = int(traj[0].configuration.step)
-            except Exception as err:
-                logger.warning("checkpoint %s does not read back (%s); trying the previous one", path, err)
+            step = read_gsd(path, lambda traj: int(traj[0].configuration.step))
+            if step is None:
+                self._damaged(path, "gsd reads no intact frame from it")
                 continue
             return path, step
         return None
 
+    def _damaged(self, path: Path, why: str) -> None:
+        fallback = "the previous checkpoint" if path.name == CHECKPOINT else "the start"
+        logger.error("checkpoint %s is damaged (%s); resuming from %s", path, why, fallback)
+        self._report({"event": "checkpoint-damaged", "file": path.name, "why": why})
+
     def _manifest(self) -> dict:
+        path = self.path(MANIFEST)
         try:
-            return json.loads(self.path(MANIFEST).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            text = path.read_text()
+        except FileNotFoundError:
+            return {}
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            # Written atomically, so this is damage from outside: say so, and resume from the start.
+            logger.error("%s is damaged (%s); its checkpoints are not used", path, err)
+            self._report({"event": "checkpoint-damaged", "file": MANIFEST, "why": str(err)})
             return {}
 
     def checkpoint(self, sim: Any) -> Path:
@@ -200,6 +217,7 @@ class JobContext:
         """
         import hoomd
 
+        flush_writers(sim)  # frames up to this step reach the file before the checkpoint counts
         log = _exact_logger(hoomd, sim)
         tmp = self.path(CHECKPOINT + ".tmp")
         hoomd.write.GSD.write(
@@ -229,23 +247,29 @@ class JobContext:
         ``trigger`` is a period in steps or a ``hoomd.trigger.Trigger``; ``filter``
         selects the particles written (default all).
 
-        A trajectory left unreadable by a killed attempt is set aside (``.corrupt``) and
-        a new one started; duplicated steps after a resume are resolved by
+        A trajectory damaged by a killed attempt is moved aside (``.corrupt``, with an
+        error in the log and a ``trajectory-damaged`` event) and a new one started; one
+        the installed gsd cannot read raises `hoomd_mlx.campaign.gsdfiles.GSDVersionError`
+        and is kept. Every checkpoint flushes the writers first, so after a hard kill the
+        trajectory holds every frame up to the checkpoint the next attempt resumes from;
+        duplicated steps after a resume are resolved by
         `hoomd_mlx.campaign.analysis.unique_frames`.
         """
-        import gsd.hoomd
         import hoomd
 
         path = self.path(name)
         mode = "wb"
         if path.exists() and self.ranks.is_root:
-            try:
-                with gsd.hoomd.open(path, "r") as traj:
-                    mode = "ab" if len(traj) else "wb"
-            except Exception as err:
-                logger_ = logging.getLogger(__name__)
-                logger_.warning("trajectory %s unreadable (%s); starting a new one", path, err)
-                os.replace(path, path.with_name(path.name + ".corrupt"))
+            frames = read_gsd(path, len)  # GSDVersionError or OSError: raised, the file kept
+            if frames is None:
+                aside = path.with_name(path.name + ".corrupt")
+                logger.error(
+                    "trajectory %s is damaged; moved aside as %s, starting a new one", path, aside.name
+                )
+                self._report({"event": "trajectory-damaged", "file": path.name, "moved_to": aside.name})
+                os.replace(path, aside)
+            elif frames:
+                mode = "ab"
         mode = self.ranks.from_root(mode)
         if not isinstance(trigger, hoomd.trigger.Trigger):
             trigger = hoomd.trigger.Periodic(int(trigger))
@@ -333,6 +357,15 @@ class JobContext:
             return
         with self.path(STEPS_LOG).open("a") as f:
             f.write(json.dumps({"start": start, "end": end, "how": how, "pid": os.getpid()}) + "\n")
+
+
+def flush_writers(sim: Any) -> None:
+    """Flush every ``hoomd.write.GSD`` of ``sim`` (HOOMD buffers frames: 64 MiB in 4.x, 1 MiB in 5.3+)."""
+    import hoomd
+
+    for writer in sim.operations.writers:
+        if isinstance(writer, hoomd.write.GSD):
+            writer.flush()
 
 
 def _exact_logger(hoomd: Any, sim: Any) -> Any:

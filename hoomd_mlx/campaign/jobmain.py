@@ -7,6 +7,12 @@ the job function with a `JobContext`, runs the spec's analyses on
 stdout as JSON lines. If the worker that started it dies, a watchdog sends it
 SIGTERM, so it checkpoints and exits like a preempted job.
 
+SIGTERM is handled for the whole life of the process, not only while
+`JobContext.run` simulates (where it means "checkpoint after this chunk"):
+anywhere else it unwinds the job with `Preempted`, so files are closed and
+trajectories flushed, and the exit status says "stopped from outside". HOOMD-blue
+installed such a handler itself before 6.1; from 6.1 it installs none.
+
 A job of several MPI ranks runs this module on every rank, under the launcher
 (`hoomd_mlx.campaign.launcher`): rank 0 holds the lock, reports and writes files;
 the watchdog of each rank also stops the job when the launcher's parent is gone.
@@ -24,9 +30,9 @@ import threading
 import time
 from pathlib import Path
 
-from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE
+from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE, Preempted
 from hoomd_mlx.campaign.contract import RESULT_FILE, JobTask, execute
-from hoomd_mlx.campaign.ranks import LAUNCHER_ENV, Ranks, launcher_alive
+from hoomd_mlx.campaign.ranks import LAUNCHER_ENV, NOTICE_SIGNAL, Ranks, launcher_alive
 
 ORPHAN_GRACE = 300.0
 """float: Seconds a rank of a multi-rank job whose launcher is gone may take to stop by itself.
@@ -41,6 +47,14 @@ def _report(message: dict) -> None:
         print(json.dumps(message), flush=True)
     except (OSError, ValueError):  # a broken pipe; EIO once mpirun is gone
         pass
+
+
+def _stop(signum: int, frame: object) -> None:
+    """Unwind the job at once (outside `JobContext.run`, which defers to its next chunk)."""
+    for notice in (signal.SIGTERM, NOTICE_SIGNAL):
+        signal.signal(notice, signal.SIG_IGN)  # one unwinding: a second notice must not cut it short
+    logging.getLogger(__name__).warning("stop notice (signal %d) outside the simulation: exiting", signum)
+    raise Preempted()
 
 
 def _watch_parent(multi_rank: bool = False) -> None:
@@ -77,6 +91,8 @@ def main(task_file: str) -> int:
         handlers=[logging.StreamHandler(sys.stdout), logging.FileHandler(directory / "job.log")],
     )
     logging.getLogger("gsd").setLevel(logging.WARNING)
+    for notice in (signal.SIGTERM,) if ranks.size == 1 else (signal.SIGTERM, NOTICE_SIGNAL):
+        signal.signal(notice, _stop)
     _watch_parent(ranks.size > 1)
     with (directory / ".lock").open("w") as lock:
         if ranks.is_root:
