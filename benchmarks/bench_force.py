@@ -9,12 +9,18 @@ times native ``hoomd.md.pair.LJ`` and the same LJ as a `TensorFlowForce`,
 alternating native and TF runs ``--repeats`` times from the same start, and
 reports steps/s (mean and standard deviation over the repeats) and the TF/native
 ratio of each pair of runs. TF's step is split into HOOMD's own work (neighbor
-list, integration: the rest of the step), the compiled model step and the
-hand-off (`set_forces` minus the model step).
+list, integration: the rest of the step), the split step's parts -- taking the
+pairs of a rebuilt list, the geometry kernel, the model with its gradient, the
+accumulation kernel -- and the rest of ``set_forces`` (HOOMD's array accessors).
 
-HOOMD-blue runs on one CPU thread per rank. TensorFlow runs with the intra-op
-threads given by ``--tf-threads`` (each count in its own process: TF fixes its
-thread pools at start-up), per rank; ``1`` is the per-core comparison.
+HOOMD-blue runs on one CPU thread per rank. TensorFlow (intra-op threads) and the
+numba kernels run on the threads given by ``--tf-threads`` (each count in its own
+process: TF fixes its thread pools at start-up), per rank; ``1`` is the per-core
+comparison (every thread pool on one thread).
+
+``--model mlp`` times a ``PairMLP`` (hidden 32 x 32, 16 radial features) through
+TensorFlowForce instead of LJ; its native reference stays HOOMD's LJ (the ratio
+then says what a neural pair potential costs against the cheapest native one).
 
 ``--ranks 1 2`` repeats everything under ``mpirun -n R`` (MPI domain decomposition,
 HOOMD and TF on R ranks each): steps/s of both sides per rank count give the
@@ -78,12 +84,21 @@ def native_force(hoomd):
     return lj
 
 
-def tf_force(hoomd, dtype: str, layout: str):
-    from hoomd_mlx import TensorFlowForce
-    from hoomd_mlx.coupling import LennardJones
+def tf_model(dtype: str, kind: str = "lj"):
+    """The model timed: the mixture's LJ, or a PairMLP (hidden 32 x 32) of the same range."""
+    from hoomd_mlx.coupling import LennardJones, PairMLP
 
-    model = LennardJones(PARAMS, ["A", "B"], dtype=dtype)
-    return TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=BUFFER), r_cut=R_CUT, layout=layout)
+    if kind == "mlp":
+        mlp = PairMLP(2, R_CUT, hidden=(32, 32), dtype=dtype)
+        mlp.build()
+        return mlp
+    return LennardJones(PARAMS, ["A", "B"], dtype=dtype)
+
+
+def tf_force(hoomd, dtype: str, kind: str = "lj"):
+    from hoomd_mlx import TensorFlowForce
+
+    return TensorFlowForce(tf_model(dtype, kind), nlist=hoomd.md.nlist.Cell(buffer=BUFFER), r_cut=R_CUT)
 
 
 def timed_run(hoomd, frame, force, *, steps: int, warmup: int, virial: bool) -> dict:
@@ -105,13 +120,17 @@ def timed_run(hoomd, frame, force, *, steps: int, warmup: int, virial: bool) -> 
     if before is not None:
         after = force.timings
         n = after["steps"] - before["steps"]
-        model = 1e3 * (after["model_seconds"] - before["model_seconds"]) / n
-        evaluate = 1e3 * (after["force_seconds"] - before["force_seconds"]) / n
-        table = 1e3 * (after["neighbor_seconds"] - before["neighbor_seconds"]) / n
-        nlist = 1e3 * (after["nlist_seconds"] - before["nlist_seconds"]) / n
+
+        def ms(key: str) -> float:
+            return 1e3 * (after[key] - before[key]) / n
+
+        model, geometry, accumulate = ms("model_seconds"), ms("geometry_seconds"), ms("accumulate_seconds")
+        evaluate, table, nlist = ms("force_seconds"), ms("neighbor_seconds"), ms("nlist_seconds")
         row.update(
             model_ms=model,
-            handoff_ms=evaluate - model,
+            geometry_ms=geometry,
+            accumulate_ms=accumulate,
+            handoff_ms=evaluate - model - geometry - accumulate,
             table_ms=table,
             nlist_ms=nlist,
             hoomd_ms=row["ms_per_step"] - evaluate - table,
@@ -168,8 +187,10 @@ def steps_for(n: int, scale: float) -> int:
 
 def worker(args: argparse.Namespace) -> None:
     """Run every case at one TF thread count and print one JSON object per case."""
+    import numba
     import tensorflow as tf
 
+    numba.set_num_threads(min(args.tf_threads, numba.config.NUMBA_NUM_THREADS))
     tf.config.threading.set_intra_op_parallelism_threads(args.tf_threads)
     tf.config.threading.set_inter_op_parallelism_threads(1 if args.tf_threads == 1 else 2)
     import hoomd
@@ -188,7 +209,7 @@ def worker(args: argparse.Namespace) -> None:
                     timed_run(hoomd, frame, native_force(hoomd), steps=steps, warmup=warmup, virial=virial)
                 )
                 for dtype in args.dtypes:
-                    force = tf_force(hoomd, dtype, args.layout)
+                    force = tf_force(hoomd, dtype, args.model)
                     run = timed_run(hoomd, frame, force, steps=steps, warmup=warmup, virial=virial)
                     tf_runs[dtype].append(run)
             native_sps = np.array([r["steps_per_s"] for r in native_runs])
@@ -204,7 +225,9 @@ def worker(args: argparse.Namespace) -> None:
                     "N": int(frame.particles.N),
                     "virial_every_step": virial,
                     "dtype": dtype,
+                    "model": args.model,
                     "tf_threads": args.tf_threads,
+                    "kernel_threads": args.tf_threads,
                     "hoomd_threads": 1,
                     "ranks": ranks,
                     "steps": steps,
@@ -218,7 +241,16 @@ def worker(args: argparse.Namespace) -> None:
                     "input_path": runs[-1]["input_path"],
                     "virial_steps": runs[-1]["virial_steps"],
                 }
-                for key in ("model_ms", "handoff_ms", "table_ms", "nlist_ms", "hoomd_ms"):
+                keys = (
+                    "model_ms",
+                    "geometry_ms",
+                    "accumulate_ms",
+                    "handoff_ms",
+                    "table_ms",
+                    "nlist_ms",
+                    "hoomd_ms",
+                )
+                for key in keys:
                     case[key] = float(np.mean([r[key] for r in runs]))
                 case["native_ms"] = float(np.mean([r["ms_per_step"] for r in native_runs]))
                 if list_cost:
@@ -237,22 +269,30 @@ def _fmt(values: list[float]) -> str:
 
 def table(cases: list[dict]) -> str:
     lines = [
-        "| N | ranks | virials | dtype | TF threads | native steps/s | TF steps/s | TF/native | "
-        "per step, ms: HOOMD (of which its neighbor list) / table / model / hand-off | layout |",
+        "| model | N | ranks | virials | dtype | threads | native steps/s | TF steps/s | TF/native | "
+        "per step, ms: HOOMD (of which its neighbor list) / pairs taken / geometry / model / "
+        "accumulate / rest |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def order(c: dict) -> tuple:
-        return (c["N"], c.get("ranks", 1), not c["virial_every_step"], c["dtype"], -c["tf_threads"])
+        return (
+            c.get("model", "lj"),
+            c["N"],
+            c.get("ranks", 1),
+            not c["virial_every_step"],
+            c["dtype"],
+            -c["tf_threads"],
+        )
 
     for c in sorted(cases, key=order):
         lines.append(
-            f"| {c['N']} | {c.get('ranks', 1)} | {'every step' if c['virial_every_step'] else 'none'} | "
-            f"{c['dtype']} | "
+            f"| {c.get('model', 'lj')} | {c['N']} | {c.get('ranks', 1)} | "
+            f"{'every step' if c['virial_every_step'] else 'none'} | {c['dtype']} | "
             f"{c['tf_threads']} | {_fmt(c['native_steps_per_s'])} | {_fmt(c['tf_steps_per_s'])} | "
             f"{c['ratio_mean']:.2f} ± {c['ratio_std']:.2f} | "
-            f"{c['hoomd_ms']:.2f} ({c['nlist_ms']:.2f}) / {c['table_ms']:.2f} / {c['model_ms']:.2f} / "
-            f"{c['handoff_ms']:.2f} | {c['layout']} |"
+            f"{c['hoomd_ms']:.2f} ({c['nlist_ms']:.2f}) / {c['table_ms']:.2f} / {c['geometry_ms']:.2f} / "
+            f"{c['model_ms']:.2f} / {c['accumulate_ms']:.2f} / {c['handoff_ms']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -292,7 +332,7 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, nargs="*", default=[1], help="MPI ranks (mpirun -n R)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the timed steps")
-    parser.add_argument("--layout", default="auto")
+    parser.add_argument("--model", choices=["lj", "mlp"], default="lj")
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--append", action="store_true", help="add to the cases already in --output")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -311,7 +351,7 @@ def main() -> None:
         command = [sys.executable, __file__, "--worker", "--tf-threads", str(threads), "--sizes"]
         command += [str(n) for n in args.sizes] + ["--dtypes", *args.dtypes]
         command += ["--virial", *[str(int(v)) for v in args.virial], "--repeats", str(args.repeats)]
-        command += ["--scale", str(args.scale), "--layout", args.layout]
+        command += ["--scale", str(args.scale), "--model", args.model]
         env = dict(os.environ)
         if ranks > 1:
             command = ["mpirun", "-n", str(ranks), "--bind-to", "core", *command]
@@ -328,7 +368,7 @@ def main() -> None:
                     f"N={case['N']:>6} ranks={ranks} virial={int(case['virial_every_step'])} {case['dtype']} "
                     f"TF threads {threads}: native {_fmt(case['native_steps_per_s'])}, "
                     f"TF {_fmt(case['tf_steps_per_s'])} steps/s, ratio {case['ratio_mean']:.2f} "
-                    f"± {case['ratio_std']:.2f} ({case['layout']})",
+                    f"± {case['ratio_std']:.2f} ({case['model']})",
                     flush=True,
                 )
         if proc.returncode:
@@ -348,6 +388,7 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "hoomd": hoomd.version.version,
         "tensorflow": tf.__version__,
+        "numba": __import__("numba").__version__,
         "setting": {
             "params": {"-".join(k): v for k, v in PARAMS.items()},
             "rho": RHO,

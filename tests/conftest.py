@@ -94,6 +94,25 @@ def _slurm_status() -> tuple[bool, str]:
     return True, "SLURM running"
 
 
+MARKER_GROUPS = ("hoomd", "mpi", "slurm", "gpu", "browser", "slow")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Per marker group: how many tests ran and how many skipped (CI shows what was really exercised)."""
+    counts = {group: {"ran": 0, "skipped": 0} for group in MARKER_GROUPS}
+    for outcome in ("passed", "failed", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if outcome != "skipped" and report.when != "call":
+                continue
+            for group in MARKER_GROUPS:
+                if group in report.keywords:
+                    counts[group]["skipped" if outcome == "skipped" else "ran"] += 1
+    terminalreporter.section("hoomd-mlx marker groups")
+    terminalreporter.write_line(f"{HOOMD_REASON}")
+    for group, c in counts.items():
+        terminalreporter.write_line(f"{group:>8}: {c['ran']} ran, {c['skipped']} skipped")
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _SLURM_STARTED_HERE:  # stop only a cluster this session started
         subprocess.run(["bash", str(SLURM_SCRIPT), "stop"], capture_output=True, timeout=120, check=False)

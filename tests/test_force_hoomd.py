@@ -61,13 +61,12 @@ def integrate(hoomd, sim, forces, dt=0.005, kT=None):
     return thermo
 
 
-@pytest.mark.parametrize("layout", ["dense", "pairs"])
 @pytest.mark.parametrize("tilts", [(0.0, 0.0, 0.0), (0.2, -0.1, 0.15)], ids=["cubic", "triclinic"])
-def test_matches_native_lj(hoomd, rng, tilts, layout):
+def test_matches_native_lj(hoomd, rng, tilts):
     pos, types, box = lattice_config(rng, n_side=7, box_tilts=tilts)
     sim = make_simulation(hoomd, pos, types, box)
     native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
-    ours = tf_force(hoomd, layout=layout)
+    ours = tf_force(hoomd)
     integrate(hoomd, sim, [native, ours])
     sim.run(0)
     sim.always_compute_pressure = True
@@ -113,14 +112,13 @@ def test_virial_on_the_steps_hoomd_asks_for_it(hoomd, rng):
     assert stats.virial_steps <= 12  # the 10 logged steps (and at most the first)
 
 
-@pytest.mark.parametrize("layout", ["dense", "pairs"])
-def test_npt_follows_native(hoomd, rng, layout):
+def test_npt_follows_native(hoomd, rng):
     """MTK barostat needs the virial every step: box and positions track native LJ."""
     pos, types, box = _fluid(hoomd, rng, n_side=6)
     volumes = []
     for factory in (
         lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)),
-        lambda: tf_force(hoomd, layout=layout),
+        lambda: tf_force(hoomd),
     ):
         sim = make_simulation(hoomd, pos, types, box)
         integrator = hoomd.md.Integrator(dt=0.002, forces=[factory()])
@@ -144,15 +142,14 @@ def test_npt_follows_native(hoomd, rng, layout):
     assert volumes[1] == pytest.approx(volumes[0], rel=1e-8)
 
 
-@pytest.mark.parametrize("layout", ["dense", "pairs"])
-def test_float32_model_close_to_native(hoomd, rng, layout):
+def test_float32_model_close_to_native(hoomd, rng):
     """Forces within 1e-5 of the largest force, in a box as large as N = 32768 at rho 0.8."""
     pos, types, box = lattice_config(rng, n_side=6, spacing=1.08)
     pos += 12.0  # far from the origin, where float32 positions are coarsest (box 35 wide)
     box[:3] = 35.0
     sim = make_simulation(hoomd, (pos + 17.5) % 35.0 - 17.5, types, box)
     native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
-    ours = tf_force(hoomd, dtype=tf.float32, layout=layout)
+    ours = tf_force(hoomd, dtype=tf.float32)
     assert ours.dtype == tf.float32
     integrate(hoomd, sim, [native, ours])
     sim.run(0)
@@ -168,23 +165,25 @@ def test_float32_model_close_to_native(hoomd, rng, layout):
     np.testing.assert_allclose(ours.virials, native.virials, rtol=0, atol=1e-5 * w_scale)
 
 
+@pytest.mark.parametrize("storage", ["half", "full"])
 @pytest.mark.parametrize("native_first", [True, False], ids=["native-first", "ours-first"])
-@pytest.mark.parametrize("layout", ["dense", "pairs"])
-def test_shared_nlist_with_native_force(hoomd, rng, native_first, layout):
-    """A list shared with HOOMD's own LJ ends in full or half storage by attach order; both are exact."""
+def test_shared_nlist_with_native_force(hoomd, rng, native_first, storage):
+    """A list shared with HOOMD's own LJ, in either storage (a force needing full storage may set it)."""
     from hoomd_mlx import TensorFlowForce
+    from hoomd_mlx.plugin import _compat
 
     pos, types, box = lattice_config(rng, n_side=6)
     sim = make_simulation(hoomd, pos, types, box)
     nlist = hoomd.md.nlist.Cell(buffer=0.4)
     native = native_lj(hoomd, nlist)
-    ours = TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=nlist, r_cut=R_CUT, layout=layout)
+    ours = TensorFlowForce(LennardJones(LJ_PARAMS, TYPES), nlist=nlist, r_cut=R_CUT)
     integrate(hoomd, sim, [native, ours] if native_first else [ours, native])
     sim.run(0)
+    _compat.set_nlist_storage(nlist, half=storage == "half")
     sim.always_compute_pressure = True
     sim.run(1)
     with nlist.cpu_local_nlist_arrays as arrays:
-        assert arrays.half_nlist == (not native_first)  # the last to attach chose the storage
+        assert arrays.half_nlist == (storage == "half")
     np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-9)
     np.testing.assert_allclose(ours.energies, native.energies, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ours.virials, native.virials, rtol=1e-10, atol=1e-9)
@@ -212,7 +211,7 @@ def test_trajectory_follows_native_through_particle_sorts(hoomd, rng):
     finals = []
     for force_factory in (
         lambda: native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4)),
-        lambda: tf_force(hoomd, layout="dense"),
+        lambda: tf_force(hoomd),
     ):
         sim = make_simulation(hoomd, pos, types, box)
         sim.operations.tuners[0].trigger = hoomd.trigger.Periodic(10)
@@ -240,7 +239,7 @@ def test_nve_energy_drift_within_native(hoomd, rng):
     pos, types, box = _fluid(hoomd, rng, n_side=7)
     steps = 10_000
     native = _drift(hoomd, pos, types, box, native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4), "shift"), steps)
-    ours = _drift(hoomd, pos, types, box, tf_force(hoomd, mode="shift", layout="dense"), steps)
+    ours = _drift(hoomd, pos, types, box, tf_force(hoomd, mode="shift"), steps)
     assert ours <= 1.5 * native, f"energy drift per particle: TF {ours:.3g}, native {native:.3g}"
 
 
@@ -255,14 +254,18 @@ def test_pairs_rebuilt_only_with_nlist(hoomd, rng):
 
 
 def test_input_path_follows_alignment(hoomd, rng):
-    """Zero-copy exactly when HOOMD's buffer is 64-byte aligned; staged otherwise."""
+    """Positions reach a whole TF step zero-copy exactly when HOOMD's buffer is 64-byte aligned."""
+    from hoomd_mlx import TensorFlowForce
     from hoomd_mlx.plugin import _compat
     from hoomd_mlx.plugin.buffers import TensorBridge, full_rows
+
+    def field(inputs):  # a many-body model: HOOMD's positions reach TensorFlow itself
+        return 0.5 * inputs.positions[:, 2] ** 2
 
     for n_side in (5, 6, 7, 8, 9):
         pos, types, box = lattice_config(rng, n_side=n_side)
         sim = make_simulation(hoomd, pos, types, box)
-        ours = tf_force(hoomd)
+        ours = TensorFlowForce(field, kind="many-body")
         integrate(hoomd, sim, [ours])
         sim.run(2)
         with sim.state.cpu_local_snapshot as snap:
@@ -305,15 +308,17 @@ def test_per_type_pair_cutoffs_match_native(hoomd, rng):
     )
 
 
-def test_auto_layout_picks_one_and_says_which(hoomd, rng):
+def test_pair_models_run_on_the_split_step(hoomd, rng):
+    """On the CPU the kernels do the geometry and the accumulation: the model sees each pair once."""
     pos, types, box = lattice_config(rng, n_side=6)
     sim = make_simulation(hoomd, pos, types, box)
     ours = tf_force(hoomd)
     integrate(hoomd, sim, [ours])
     sim.run(2)
-    assert ours.layout in ("dense", "pairs")
-    # only the chosen layout's steps are kept, and only its neighbor structure is rebuilt
-    assert {key[0] for key in ours._engine._steps} == {ours.layout}
+    assert ours.layout == "pairs"
+    split = ours._engine.split
+    assert split is not None
+    assert 0 < split.pairs <= split.capacity < 1.2 * split.pairs + 256
 
 
 def test_detach_restores_the_lists_cutoffs(hoomd, rng):
@@ -531,7 +536,7 @@ def test_xla_fallback_only_where_xla_cannot_compile(hoomd, rng, caplog):
     pos, types, box = lattice_config(rng, n_side=5)
     sim = make_simulation(hoomd, pos, types, box)
     native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
-    ours = TensorFlowForce(through_numpy, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, layout="dense")
+    ours = TensorFlowForce(through_numpy, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)
     integrate(hoomd, sim, [native, ours])
     with caplog.at_level("WARNING", logger="hoomd_mlx.plugin.engine"):
         sim.run(1)
@@ -605,7 +610,7 @@ def test_a_model_that_ignores_distance_gives_zero_forces(hoomd, rng):
 
     pos, types, box = lattice_config(rng, n_side=5)
     sim = make_simulation(hoomd, pos, types, box)
-    ours = TensorFlowForce(per_type, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, layout="dense")
+    ours = TensorFlowForce(per_type, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)
     integrate(hoomd, sim, [ours])
     sim.run(1)
     np.testing.assert_array_equal(ours.forces, 0.0)

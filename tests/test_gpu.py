@@ -9,8 +9,7 @@ from hoomd_mlx.coupling import LennardJones
 pytestmark = [pytest.mark.hoomd, pytest.mark.gpu]
 
 
-@pytest.mark.parametrize("layout", ["dense", "pairs"])
-def test_gpu_force_matches_native_on_gpu(rng, layout):
+def test_gpu_force_matches_native_on_gpu(rng):
     import gsd.hoomd
     import hoomd
 
@@ -29,7 +28,7 @@ def test_gpu_force_matches_native_on_gpu(rng, layout):
     for pair, params in LJ_PARAMS.items():
         native.params[pair] = params
     ours = TensorFlowForce(
-        LennardJones(LJ_PARAMS, ["A", "B"]), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=2.5, layout=layout
+        LennardJones(LJ_PARAMS, ["A", "B"]), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=2.5
     )
     integrator = hoomd.md.Integrator(dt=0.002, forces=[native, ours])
     integrator.methods.append(hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All()))

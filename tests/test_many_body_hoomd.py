@@ -60,7 +60,7 @@ def test_many_body_matches_native_pair_plus_field(rng):
     sim = make_simulation(hoomd, pos, types, box)
     native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
     ours = TensorFlowForce(
-        LJPlusHarmonicZ(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, many_body=True
+        LJPlusHarmonicZ(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, kind="many-body"
     )
     _check_against_native_plus_field(hoomd, sim, native, ours)
 
@@ -78,7 +78,7 @@ def test_many_body_without_neighbor_list(rng):
     snap = sim.state.get_snapshot()
     snap.particles.charge[:] = np.where(snap.particles.typeid == 0, 1.0, -1.0)
     sim.state.set_snapshot(snap)
-    ours = TensorFlowForce(field, many_body=True)
+    ours = TensorFlowForce(field, kind="many-body")
     integrate(hoomd, sim, [ours])
     sim.run(1)
     snap = sim.state.get_snapshot()
@@ -112,7 +112,65 @@ def test_many_body_on_the_neighbor_table_matches_native(rng):
     sim = make_simulation(hoomd, pos, types, box)
     native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
     ours = TensorFlowForce(
-        TableLJPlusHarmonicZ(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, many_body=True
+        TableLJPlusHarmonicZ(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, kind="many-body"
     )
     _check_against_native_plus_field(hoomd, sim, native, ours)
     assert ours.layout == "many-body"
+
+
+class LocalLJ(tf.Module):
+    """LJ as a local model (kind="local"): half of each neighbor's pair energy on the row."""
+
+    def __init__(self):
+        super().__init__()
+        self.lj = LennardJones(LJ_PARAMS, TYPES)
+
+    def __call__(self, r, type_i, type_k, mask):
+        rows, width = tf.shape(r)[0], tf.shape(r)[1]
+        e = self.lj(tf.reshape(r, [-1, 3]), tf.repeat(type_i, width), tf.reshape(type_k, [-1]))
+        return 0.5 * tf.reduce_sum(
+            tf.where(mask, tf.reshape(e, [rows, width]), tf.zeros((), e.dtype)), axis=1
+        )
+
+
+@pytest.mark.parametrize("storage", ["half", "full"])
+def test_local_model_on_the_split_step_matches_native(rng, storage):
+    """A local model: the kernels build each row's neighbor table and add forces on rows and neighbors."""
+    import hoomd
+
+    from hoomd_mlx import TensorFlowForce
+    from hoomd_mlx.plugin import _compat
+
+    pos, types, box = lattice_config(rng, n_side=6, box_tilts=(0.1, 0.0, -0.2))
+    sim = make_simulation(hoomd, pos, types, box)
+    native = native_lj(hoomd, hoomd.md.nlist.Cell(buffer=0.4))
+    nlist = hoomd.md.nlist.Cell(buffer=0.4)
+    ours = TensorFlowForce(LocalLJ(), nlist=nlist, r_cut=R_CUT, kind="local")
+    integrate(hoomd, sim, [native, ours])
+    sim.run(0)
+    _compat.set_nlist_storage(nlist, half=storage == "half")
+    sim.always_compute_pressure = True
+    sim.run(1)
+    scale = np.abs(native.forces).max()
+    np.testing.assert_allclose(ours.forces, native.forces, rtol=1e-10, atol=1e-10 * scale)
+    np.testing.assert_allclose(ours.energies, native.energies, rtol=1e-10, atol=1e-12)
+    w_scale = np.abs(native.virials).max()
+    np.testing.assert_allclose(ours.virials, native.virials, rtol=1e-10, atol=1e-10 * w_scale)
+    assert ours.layout == "local"
+    assert ours._engine.table_width % 8 == 0
+
+
+def test_local_model_declaring_a_longer_range_is_refused(rng):
+    import hoomd
+
+    from hoomd_mlx import TensorFlowForce
+    from hoomd_mlx.errors import ConfigurationError
+
+    model = LocalLJ()
+    model.cutoff = 3.0
+    pos, types, box = lattice_config(rng, n_side=5)
+    sim = make_simulation(hoomd, pos, types, box)
+    ours = TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, kind="local")
+    integrate(hoomd, sim, [ours])
+    with pytest.raises(ConfigurationError, match=r"reach 3.0 \(its cutoff\)"):
+        sim.run(0)

@@ -3,11 +3,12 @@
 Each test starts ``mpirun -n R`` (or one plain process) on a script in ``tests/mpi/``
 and compares on rank 0, where HOOMD gathers per-particle arrays in tag order:
 
-* ``cases.py``: forces, energies and virials on a fixed configuration -- LJ in both
-  layouts (a two-type mixture with per-type-pair cutoffs), a triclinic box, a list
-  shared with native LJ (half storage), a local-density many-body model (forces reach
-  neighbors of neighbors: ghost forces are sent home), a model of the total dipole
-  (sums over ranks inside the step), the refusals;
+* ``cases.py``: forces, energies and virials on a fixed configuration -- LJ as a pair
+  model (a two-type mixture with per-type-pair cutoffs) from half and full lists, a
+  triclinic box, a list shared with native LJ, LJ and a three-body term as local
+  models (forces on ghosts are sent home), a local-density many-body model (forces
+  reach neighbors of neighbors), a model of the total dipole (sums over ranks inside
+  the step), the refusals;
 * ``dynamics.py``: 150 steps through migrations and neighbor-list rebuilds;
 * ``nve.py``: energy conservation over 10^4 steps;
 * ``electrolyte.py``: the confined electrolyte's slab correction and profiles.
@@ -25,8 +26,19 @@ import pytest
 pytestmark = [pytest.mark.hoomd, pytest.mark.mpi, pytest.mark.slow]
 
 SCRIPTS = Path(__file__).parent / "mpi"
-CASES = ["pairs", "dense", "triclinic", "shared", "density", "charged", "dipole", "norange"]
-PAIR_CASES = ["pairs", "dense", "triclinic", "shared"]
+CASES = [
+    "pairs",
+    "full",
+    "triclinic",
+    "shared",
+    "local-lj",
+    "three-body",
+    "density",
+    "charged",
+    "dipole",
+    "norange",
+]
+PAIR_CASES = ["pairs", "full", "triclinic", "shared", "local-lj"]
 
 
 def _run(tmp_path, script, ranks, *args):
@@ -74,6 +86,7 @@ def test_fixed_configuration_matches_one_rank_and_native(tmp_path, one_rank, ran
                 _close(many[f"{case}/native/{key}"], many[f"{case}/ours/{key}"], 1e-10)
         assert int(many[f"{case}/pair_count"]) == int(one_rank[f"{case}/pair_count"]), case
     assert np.abs(many["density/ours/forces"]).max() > 0.1  # the many-body forces are not trivial
+    assert np.abs(many["three-body/ours/forces"]).max() > 0.1
     assert int(one_rank["pairs/pair_count"]) > 100_000
     assert "norange/refused" not in one_rank  # one rank needs no declared range
     message = str(many["norange/refused"])
@@ -89,12 +102,12 @@ def test_domains_too_thin_for_the_declared_range_are_refused(tmp_path):
     assert "Run on fewer ranks" in message
 
 
-@pytest.mark.parametrize(("kind", "layout"), [("pair", "dense"), ("pair", "pairs"), ("many-body", "dense")])
-def test_dynamics_on_two_ranks_match_one_rank(tmp_path, kind, layout):
-    two = _run(tmp_path, "dynamics.py", 2, kind, layout)
+@pytest.mark.parametrize("kind", ["pair", "local", "many-body"])
+def test_dynamics_on_two_ranks_match_one_rank(tmp_path, kind):
+    two = _run(tmp_path, "dynamics.py", 2, kind)
     assert int(two["domains"]) == 2
     assert int(two["builds"]) > 3, "no neighbor-list rebuilds (and migrations) were exercised"
-    one = _run(tmp_path, "dynamics.py", 1, kind, layout)
+    one = _run(tmp_path, "dynamics.py", 1, kind)
     np.testing.assert_allclose(two["positions"], one["positions"], atol=1e-8)
     forces = [k.split("/")[0] for k in two if k.endswith("/forces") and not k.startswith("native")]
     for k in forces:

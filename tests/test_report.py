@@ -131,6 +131,7 @@ def test_html_page_is_self_contained(tmp_path):
     assert page.rows["jobs"] == 3
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(BROWSER is None, reason="no chromium on PATH to render the page (apt install chromium)")
 def test_html_page_renders_in_chromium(tmp_path):
     _campaign(tmp_path)

@@ -88,9 +88,7 @@ class ForceMatching:
         self.r_cut = float(r_cut)
         dtype = tf.as_dtype(getattr(model, "compute_dtype", "float32"))
         # Each pair once: the model dominates a neural pair potential's step.
-        self._step = make_step(
-            model, many_body=False, dtype=dtype, jit_compile=False, virial=False, layout="pairs"
-        )
+        self._step = make_step(model, many_body=False, dtype=dtype, jit_compile=False, virial=False)
         self._no_table = (tf.zeros([0, 8], tf.int32), tf.zeros([0], tf.int32))
         self._rcut2 = tf.fill([n_types * n_types], tf.constant(self.r_cut**2, tf.float64))
         self._n_types = tf.constant(n_types, tf.int32)

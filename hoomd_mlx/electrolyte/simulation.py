@@ -172,7 +172,7 @@ def add_forces(sim: Any, setup: ElectrolyteSetup, settings: RunSettings) -> list
         from hoomd_mlx import TensorFlowForce
         from hoomd_mlx.electrolyte.slab import SlabCorrection
 
-        forces.append(TensorFlowForce(SlabCorrection(), many_body=True))
+        forces.append(TensorFlowForce(SlabCorrection(), kind="many-body"))
     sim.operations.integrator.forces.extend(forces)
     sim.run(0)  # attach: PPPM sets every pair's real-space cutoff here
     if setup.mesh:

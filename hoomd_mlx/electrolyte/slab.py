@@ -21,7 +21,7 @@ background that PPPM implies for a charged system: so with the ions as the only
 particles, this model *is* the charged walls (``walls="sheet"``). With the walls as
 explicit point charges (``walls="mesh"``) the particles are neutral, :math:`Q = 0`,
 and it reduces to Yeh-Berkowitz. HOOMD-blue has neither term; `SlabCorrection`
-supplies them to `hoomd_mlx.TensorFlowForce` (``many_body=True``), which takes the
+supplies them to `hoomd_mlx.TensorFlowForce` (``kind="many-body"``), which takes the
 forces by automatic differentiation.
 """
 

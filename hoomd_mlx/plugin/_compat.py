@@ -294,8 +294,8 @@ def nlist_arrays(nlist: Any, simulation: Any, *, gpu: bool = False) -> Any:
 
 
 def nlist_build_count(nlist: Any) -> int:
-    """int: Builds of the neighbor list since the current ``Simulation.run`` began."""
-    return int(nlist._cpp_obj.num_builds)
+    """int: Builds of the neighbor list since the current ``Simulation.run`` began (public since 4.0)."""
+    return int(nlist.num_builds)
 
 
 def run_identity(simulation: Any) -> tuple[int, int]:

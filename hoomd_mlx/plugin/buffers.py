@@ -19,7 +19,16 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["TF_ALIGNMENT", "AlignedStaging", "TensorBridge", "full_rows", "is_aligned"]
+__all__ = [
+    "TF_ALIGNMENT",
+    "AlignedStaging",
+    "TensorBridge",
+    "aligned_empty",
+    "full_rows",
+    "is_aligned",
+    "shared_tensor",
+    "tensor_view",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +39,31 @@ TF_ALIGNMENT = 64
 def is_aligned(array: np.ndarray, alignment: int = TF_ALIGNMENT) -> bool:
     """bool: Whether ``array``'s first byte sits on an ``alignment``-byte boundary."""
     return array.ctypes.data % alignment == 0
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """An uninitialised C-contiguous array whose first byte is 64-byte aligned (TensorFlow's need)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + TF_ALIGNMENT, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % TF_ALIGNMENT
+    return raw[offset : offset + nbytes].view(dtype).reshape(shape)
+
+
+def shared_tensor(array: np.ndarray) -> tf.Tensor:
+    """A tensor viewing ``array``'s memory (DLPack, no copy): writes to ``array`` show in it.
+
+    ``array`` must be C-contiguous and 64-byte aligned (`aligned_empty`).
+    """
+    return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+
+
+def tensor_view(tensor: tf.Tensor) -> np.ndarray:
+    """A read-only numpy view of a host tensor's memory, without the copy ``.numpy()`` makes."""
+    internal = getattr(tensor, "_numpy", None)  # EagerTensor: the view that .numpy() copies
+    view = internal() if internal is not None else np.asarray(tensor)
+    view.flags.writeable = False
+    return view
 
 
 def full_rows(view: np.ndarray, width: int) -> np.ndarray:
@@ -63,16 +97,12 @@ class AlignedStaging:
     """
 
     def __init__(self) -> None:
-        self._raw: np.ndarray | None = None
         self._array: np.ndarray | None = None
         self._tensor: tf.Tensor | None = None
 
     def _allocate(self, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        self._raw = np.empty(nbytes + TF_ALIGNMENT, dtype=np.uint8)
-        offset = (-self._raw.ctypes.data) % TF_ALIGNMENT
-        self._array = self._raw[offset : offset + nbytes].view(dtype).reshape(shape)
-        self._tensor = tf.experimental.dlpack.from_dlpack(self._array.__dlpack__())
+        self._array = aligned_empty(shape, dtype)
+        self._tensor = shared_tensor(self._array)
         logger.debug("allocated staging buffer %s %s", shape, dtype)
 
     def stage(self, source: np.ndarray) -> tf.Tensor:

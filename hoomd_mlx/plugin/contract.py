@@ -1,8 +1,18 @@
 """The model contract: what a model given to `TensorFlowForce` receives and returns.
 
-Two kinds of model are supported. Both are plain callables of TensorFlow ops: a
-Python function, a `tf.Module` or a Keras model. Forces are never computed by
-the model: `TensorFlowForce` differentiates the returned energy with
+Three kinds of model are supported (`KINDS`), each a plain callable of
+TensorFlow ops: a Python function, a `tf.Module` or a Keras model.
+
+* ``"pair"`` (`PairModel`): pair energies from displacement vectors;
+* ``"local"`` (`LocalModel`): per-particle energies from each particle's
+  neighbors within the cutoff (descriptor-based ML potentials, three-body terms);
+* ``"many-body"`` (`ManyBodyModel`): per-particle energies from anything in
+  `ManyBodyInputs`, absolute positions and totals over the system included.
+
+On the CPU the first two run on the split step: compiled kernels build the
+displacements and add forces and virials, and the model does only its own
+math. The third runs as one TensorFlow step. Forces are never computed by the
+model: `TensorFlowForce` differentiates the returned energy with
 `tf.GradientTape`, so forces are always conservative.
 
 Units are HOOMD's: whatever [length] and [energy] the simulation uses.
@@ -20,13 +30,20 @@ import tensorflow as tf
 from hoomd_mlx.errors import ModelOutputError
 
 __all__ = [
+    "KINDS",
+    "LocalModel",
     "ManyBodyInputs",
     "ManyBodyModel",
     "PairModel",
+    "check_local_output",
     "check_many_body_output",
     "check_pair_output",
     "check_pair_symmetry",
+    "local_as_many_body",
 ]
+
+KINDS = ("pair", "local", "many-body")
+"""tuple[str, ...]: The kinds of model `TensorFlowForce` runs (its ``kind`` argument)."""
 
 
 @runtime_checkable
@@ -39,13 +56,12 @@ class PairModel(Protocol):
         r_ij: (P, 3) tensor of the model's dtype (``float64`` unless the force was
             built with ``dtype="float32"``): minimum-image displacement vectors
             :math:`\vec r_j - \vec r_i` :math:`[\mathrm{length}]`. Every pair closer
-            than ``r_cut`` is present: once (``layout="pairs"``) or twice, once from
-            each side (``layout="dense"``, where the rows are the entries of the
-            (N, K) neighbor table, flattened); its energy is counted once either
-            way. ``P`` is padded so that the compiled step is not retraced when
-            the pair count changes: rows that are not real pairs inside ``r_cut``
-            hold the filler vector :math:`(r_\mathrm{cut}, 0, 0)` and their
-            energies are discarded, so the model must return finite values there.
+            than its type pair's ``r_cut`` is present once. ``P`` is padded (buffers
+            that grow by buckets, so XLA compiles once per bucket): rows past the
+            real pairs hold other displacements (a pair from an earlier step, a
+            candidate beyond the cutoff, or the filler :math:`(r_\mathrm{cut}, 0, 0)`)
+            and their energies and gradients are discarded. Each row's energy must
+            depend on that row only.
         type_i: (P,) ``int32`` HOOMD type ids of the first particle of each pair.
         type_j: (P,) ``int32`` HOOMD type ids of the second particle.
 
@@ -59,6 +75,43 @@ class PairModel(Protocol):
 
     def __call__(self, r_ij: tf.Tensor, type_i: tf.Tensor, type_j: tf.Tensor) -> tf.Tensor:
         """Return the (P,) pair energies."""
+        ...
+
+
+@runtime_checkable
+class LocalModel(Protocol):
+    r"""A local many-body potential: each particle's energy from its neighbors within the cutoff.
+
+    ``model(r_ik, type_i, type_k, mask) -> e_i``
+
+    Args:
+        r_ik: (R, K, 3) tensor of the model's dtype: minimum-image displacements
+            :math:`\vec r_k - \vec r_i` :math:`[\mathrm{length}]` from particle ``i`` (row)
+            to each neighbor ``k`` closer than the cutoff of their type pair, in
+            neighbor-list order (no order is promised). Slots past a row's
+            neighbors hold the filler :math:`(r_\mathrm{cut}, 0, 0)`; ``K`` is padded (in
+            steps of 8, only growing) so the compiled step is rarely retraced.
+        type_i: (R,) ``int32`` HOOMD type ids of the row particles.
+        type_k: (R, K) ``int32`` type ids of the neighbors (the row's own type in
+            filler slots).
+        mask: (R, K) ``bool``, True for real neighbors. The model must give filler
+            slots no weight (and return finite values there).
+
+    Returns:
+        (R,) per-particle energies :math:`[\mathrm{energy}]`; the total is their sum.
+        Row ``i``'s energy must depend on row ``i``'s inputs only (no batch
+        statistics across rows): forces come from the gradient of the sum.
+
+    The model's range is the force's ``r_cut``: it sees nothing beyond. A model that
+    declares a range of its own (an attribute ``cutoff`` :math:`[\mathrm{length}]`,
+    such as a trained potential) is refused at attach when ``r_cut`` is shorter.
+    Forces on each neighbor are :math:`-\partial E/\partial \vec r_{ik}`, added by the
+    engine (to ghosts under MPI, then sent to the ranks that own them), so a local
+    model is exact under domain decomposition with no more ghosts than ``r_cut``.
+    """
+
+    def __call__(self, r_ik: tf.Tensor, type_i: tf.Tensor, type_k: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        """Return the (R,) per-particle energies."""
         ...
 
 
@@ -184,7 +237,7 @@ def _check_output(out: object, expected: int, dtype: tf.DType, what: str) -> Non
     if shape != (expected,):
         raise ModelOutputError(
             f"{what} returned shape {shape}; expected ({expected},), one energy per "
-            + ("pair. Sum over features, not over pairs." if what.startswith("pair") else "particle.")
+            + ("pair. Sum over features, not over pairs." if what.startswith("pair") else "particle (row).")
         )
     got = tf.as_dtype(out.dtype)
     if not got.is_floating:
@@ -201,6 +254,22 @@ def check_pair_output(out: object, n_pairs: int, dtype: tf.DType) -> None:
     _check_output(out, n_pairs, dtype, "pair model")
 
 
+def check_local_output(out: object, rows: int, dtype: tf.DType) -> None:
+    """Raise `ModelOutputError` unless ``out`` is a (rows,) tensor of ``dtype``."""
+    _check_output(out, rows, dtype, "local model")
+
+
+def local_as_many_body(model: Callable) -> Callable[[ManyBodyInputs], tf.Tensor]:
+    """A `LocalModel` as a `ManyBodyModel` reading the neighbor table (the GPU's whole-step path)."""
+
+    def many_body(inputs: ManyBodyInputs) -> tf.Tensor:
+        rows = tf.shape(inputs.neighbors)[0]
+        type_k = tf.gather(inputs.types, inputs.neighbors)
+        return model(inputs.r_neighbors, inputs.types[:rows], type_k, inputs.neighbor_mask)
+
+    return many_body
+
+
 def check_many_body_output(out: object, n_particles: int, dtype: tf.DType) -> None:
     """Raise `ModelOutputError` unless ``out`` is a (n_particles,) tensor of ``dtype``."""
     _check_output(out, n_particles, dtype, "many-body model")
@@ -210,8 +279,8 @@ def check_pair_symmetry(model: object, dtype: tf.DType, cutoffs: np.ndarray) -> 
     """Raise `ModelOutputError` unless ``model(r, a, b) == model(-r, b, a)`` on sample pairs.
 
     A pair energy that depends on which particle comes first has no meaning: the
-    order is whatever HOOMD's neighbor list happens to store, and the dense layout
-    evaluates both. The check draws displacements in ``(0.6, 1) * r_cut`` of each
+    order is whatever HOOMD's neighbor list happens to store (half or full storage,
+    after a sort, on another MPI rank). The check draws displacements in ``(0.6, 1) * r_cut`` of each
     ordered pair of types (``cutoffs`` is the (T, T) table) and compares finite
     values; non-finite ones are left to the step's own check.
     """

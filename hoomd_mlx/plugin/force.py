@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from hoomd_mlx.errors import ConfigurationError
 from hoomd_mlx.plugin import _compat
+from hoomd_mlx.plugin.contract import KINDS
 from hoomd_mlx.plugin.engine import ForceEngine, HostArrays
-from hoomd_mlx.plugin.step import LAYOUTS
 
 hoomd = _compat.import_hoomd()
 from hoomd.logging import log  # noqa: E402  (HOOMD is imported through _compat first)
@@ -95,24 +95,25 @@ class TensorFlowForce(hoomd.md.force.Custom):
     r"""A force from a TensorFlow energy model, with forces by automatic differentiation.
 
     Args:
-        model: A `hoomd_mlx.plugin.contract.PairModel` (default) or, with
-            ``many_body=True``, a `hoomd_mlx.plugin.contract.ManyBodyModel`: a Python
-            function of TF ops, a `tf.Module` or a Keras model.
-        nlist: HOOMD neighbor list giving the pairs. Required for pair models.
+        model: The energy model, of the ``kind`` given: a Python function of TF ops,
+            a `tf.Module` or a Keras model.
+        nlist: HOOMD neighbor list giving the neighbors. Required for pair and local
+            models.
         r_cut: Cutoff :math:`[\mathrm{length}]`: one number, or a mapping from type
             pairs ``("A", "B")`` to cutoffs (every pair of types must be listed).
-        many_body: Whether ``model`` is a many-body model. Under MPI domain
-            decomposition it must declare its range (see `ManyBodyModel`).
+        kind: ``"pair"`` (a `hoomd_mlx.plugin.contract.PairModel`), ``"local"`` (a
+            `hoomd_mlx.plugin.contract.LocalModel`: per-particle energies from the
+            neighbors within ``r_cut``) or ``"many-body"`` (a
+            `hoomd_mlx.plugin.contract.ManyBodyModel`, which reads `ManyBodyInputs`:
+            absolute positions, totals over the system; under MPI domain decomposition
+            it must declare its range). On the CPU pair and local models run on the
+            split step: compiled kernels do the geometry and the accumulation, the
+            model its own math.
         dtype: Dtype the model computes in (``"float64"`` or ``"float32"``). Default:
             the model's ``compute_dtype`` (Keras) or ``dtype`` attribute, else float64.
-        jit_compile: Compile the step with XLA: ``True``, ``False`` or ``"auto"``
+        jit_compile: Compile the model with XLA: ``True``, ``False`` or ``"auto"``
             (try XLA, fall back to a plain graph with a warning where XLA cannot
             compile the model).
-        layout: How a pair model sees its pairs: ``"dense"`` (the (N, K) neighbor
-            table, each pair from both sides, reductions and no scatter: fastest
-            for cheap analytic models), ``"pairs"`` (each pair once, scattered:
-            fastest for neural networks) or ``"auto"`` (time both on the first step
-            and keep the faster; see the `layout` loggable).
 
     Example::
 
@@ -120,11 +121,10 @@ class TensorFlowForce(hoomd.md.force.Custom):
         force = hoomd_mlx.TensorFlowForce(lj, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=2.5)
         integrator.forces.append(force)
 
-    Particle positions reach TensorFlow without a copy when HOOMD's buffer is 64-byte
-    aligned and through one persistent aligned staging buffer otherwise (see
-    `input_path`). The neighbor table (or pair list) is rebuilt only when HOOMD
-    rebuilds its neighbor list. Forces with energies, and virials, are written back
-    with one copy each.
+    On the CPU, pair and local models see displacement vectors that compiled kernels
+    write into buffers TensorFlow reads without a copy; the same kernels add forces,
+    energies and virials into HOOMD's own arrays. The pairs of HOOMD's list are taken
+    again only when HOOMD rebuilds it.
     """
 
     def __init__(
@@ -133,10 +133,9 @@ class TensorFlowForce(hoomd.md.force.Custom):
         nlist: Any = None,
         r_cut: CutoffSpec | None = None,
         *,
-        many_body: bool = False,
+        kind: str = "pair",
         dtype: str | tf.DType | None = None,
         jit_compile: bool | str = "auto",
-        layout: str = "auto",
     ) -> None:
         super().__init__(aniso=False)
         if not callable(model):
@@ -145,17 +144,17 @@ class TensorFlowForce(hoomd.md.force.Custom):
             raise ConfigurationError(
                 f"nlist must be a hoomd.md.nlist.NeighborList, got {type(nlist).__name__}"
             )
-        if not many_body and nlist is None:
+        if kind not in KINDS:
+            raise ConfigurationError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+        if kind != "many-body" and nlist is None:
             raise ConfigurationError(
-                "a pair model needs a neighbor list: pass nlist=hoomd.md.nlist.Cell(buffer=0.4) "
-                "(or many_body=True for a model that needs no pairs)"
+                f"a {kind} model needs a neighbor list: pass nlist=hoomd.md.nlist.Cell(buffer=0.4) "
+                "(or kind='many-body' for a model that needs no neighbors)"
             )
         if nlist is not None and r_cut is None:
             raise ConfigurationError("r_cut is required with a neighbor list, e.g. r_cut=2.5")
         if jit_compile not in (True, False, "auto"):
             raise ConfigurationError(f"jit_compile must be True, False or 'auto', got {jit_compile!r}")
-        if layout not in (*LAYOUTS, "auto"):
-            raise ConfigurationError(f"layout must be one of {[*LAYOUTS, 'auto']}, got {layout!r}")
         _check_cutoffs(r_cut)
         model_types = getattr(model, "types", None)
         if isinstance(r_cut, Mapping) and isinstance(model_types, (list, tuple)):
@@ -163,12 +162,11 @@ class TensorFlowForce(hoomd.md.force.Custom):
         self._model = model
         self._nlist = nlist
         self._r_cut = r_cut
-        self._many_body = bool(many_body)
+        self._kind = kind
         self._dtype = _model_dtype(model, dtype)
         if not self._dtype.is_floating:
             raise ConfigurationError(f"dtype must be a floating-point dtype, got {self._dtype.name}")
         self._jit_compile = jit_compile
-        self._layout = layout
         self._engine: ForceEngine | None = None
         self._release: Callable[[], None] | None = None
         self._comm: Any = None
@@ -194,10 +192,12 @@ class TensorFlowForce(hoomd.md.force.Custom):
         return {(a, b): float(r_cut) for a in types for b in types}
 
     def _check_model_reach(self, cutoffs: dict, ranks: int) -> None:
-        """Refuse a many-body model whose declared range (``cutoff``) ``r_cut`` or MPI cannot serve."""
-        if not self._many_body:
+        """Refuse a model whose declared range (``cutoff``) ``r_cut`` or MPI cannot serve."""
+        if self._kind == "pair":
             return
         reach = getattr(self._model, "cutoff", None)
+        if reach is None and self._kind == "local":
+            return  # its range is r_cut: it sees nothing beyond
         if reach is None:
             if ranks > 1:
                 raise ConfigurationError(
@@ -282,9 +282,11 @@ class TensorFlowForce(hoomd.md.force.Custom):
             arrays = HostArrays()
         if self._nlist is not None:
             detach = _compat.attach_nlist(self._nlist, simulation)
-            # Full storage: the neighbor table holds both orders of each pair. A native CPU pair
-            # force attached later switches a shared list to half storage; the table mirrors it then.
-            _compat.set_nlist_storage(self._nlist, half=False)
+            # On the CPU the storage is left as HOOMD chose it (half by default, as its pair forces
+            # ask; full where a force sharing the list needs it): the kernels read either. On the
+            # GPU, full storage, as HOOMD's own GPU pair forces ask.
+            if gpu:
+                _compat.set_nlist_storage(self._nlist, half=False)
             _compat.widen_nlist_cutoff(self._nlist, cutoffs, owner=id(self))
             self._release = _compat.releaser(self._nlist, id(self), detach)
         try:
@@ -299,12 +301,11 @@ class TensorFlowForce(hoomd.md.force.Custom):
         super()._attach_hook()
         self._engine = ForceEngine(
             self._model,
-            many_body=self._many_body,
+            kind=self._kind,
             dtype=self._dtype,
             jit_compile=self._jit_compile,
             type_names=types,
             cutoffs=cutoffs,
-            layout=self._layout,
             arrays=arrays,
             decomposed=comm is not None,
             comm=comm,
@@ -333,6 +334,11 @@ class TensorFlowForce(hoomd.md.force.Custom):
     # -- properties and loggables --------------------------------------------------------
 
     @property
+    def kind(self) -> str:
+        """str: The kind of model: ``"pair"``, ``"local"`` or ``"many-body"``."""
+        return self._kind
+
+    @property
     def model(self) -> Callable:
         """Callable: The energy model."""
         return self._model
@@ -351,18 +357,21 @@ class TensorFlowForce(hoomd.md.force.Custom):
     def timings(self) -> dict[str, float]:
         """dict: Running totals since attach: steps, virial steps, and seconds [s].
 
-        Keys ``steps``, ``virial_steps``, ``model_seconds`` (the compiled step),
-        ``force_seconds`` (the evaluation: HOOMD's arrays to TensorFlow, the step, and
-        back), ``nlist_seconds`` (HOOMD updating its neighbor list for this force) and
-        ``neighbor_seconds`` (rebuilding the neighbor table from HOOMD's list, after
-        HOOMD rebuilt it). Differences of two readings time a stretch of
-        a run (``benchmarks/bench_force.py``).
+        Keys ``steps``, ``virial_steps``, ``model_seconds`` (the model and its
+        gradient), ``geometry_seconds`` and ``accumulate_seconds`` (the split step's
+        kernels; 0 on the whole-step path), ``force_seconds`` (the whole evaluation:
+        kernels, model, hand-off), ``nlist_seconds`` (HOOMD updating its neighbor list
+        for this force) and ``neighbor_seconds`` (taking the neighbors of HOOMD's list
+        again, after HOOMD rebuilt it). Differences of two readings time a stretch of a
+        run (``benchmarks/bench_force.py``).
         """
         stats = self._engine.stats
         return {
             "steps": stats.steps,
             "virial_steps": stats.virial_steps,
             "model_seconds": stats.model_seconds,
+            "geometry_seconds": stats.geometry_seconds,
+            "accumulate_seconds": stats.accumulate_seconds,
             "force_seconds": stats.force_seconds,
             "neighbor_seconds": stats.neighbor_seconds,
             "nlist_seconds": stats.nlist_seconds,
@@ -370,14 +379,18 @@ class TensorFlowForce(hoomd.md.force.Custom):
 
     @log(requires_run=True)
     def model_time(self) -> float:
-        """float: Seconds per step spent in the compiled model step, averaged over steps [s]."""
+        """float: Seconds per step spent in the model and its gradient, averaged over steps [s]."""
         stats = self._engine.stats
         return stats.model_seconds / max(stats.steps, 1)
 
     @log(category="string", requires_run=True)
     def input_path(self) -> str:
-        """str: How particle data reached TensorFlow last step: ``"zero-copy"`` or ``"staged"``."""
-        return self._engine.arrays.input_path
+        """str: How particle data reached TensorFlow last step: ``"zero-copy"`` or ``"staged"``.
+
+        On the split step (pair and local models on the CPU) the kernels read HOOMD's
+        arrays in place and TensorFlow reads the kernels' buffers: ``"zero-copy"``.
+        """
+        return "zero-copy" if self._engine.split is not None else self._engine.arrays.input_path
 
     @log(requires_run=True)
     def pair_count(self) -> int:
@@ -397,20 +410,22 @@ class TensorFlowForce(hoomd.md.force.Custom):
     def step_time(self) -> float:
         """float: Seconds per step spent in `set_forces`, model included, averaged over steps [s].
 
-        ``step_time - model_time`` is the hand-off: HOOMD's arrays to TensorFlow and back.
+        ``step_time - model_time`` is the MD work around the model (geometry,
+        accumulation, hand-off).
         """
         stats = self._engine.stats
         return stats.force_seconds / max(stats.steps, 1)
 
     @log(category="string", requires_run=True)
     def layout(self) -> str:
-        """str: The layout the pair model runs in (``"dense"``, ``"pairs"``, ``"many-body"``).
+        """str: What the model sees: ``"pairs"``, ``"local"`` or ``"many-body"``.
 
-        ``"auto"`` until the first step has timed both.
+        ``"pairs"``: each pair once; ``"local"``: each particle's neighbor table;
+        ``"many-body"``: `ManyBodyInputs`.
         """
         return self._engine.layout
 
     @log(requires_run=True)
     def pair_builds(self) -> int:
-        """int: Times the pair list was rebuilt from HOOMD's neighbor list."""
+        """int: Times the neighbors were taken again from a rebuilt HOOMD neighbor list."""
         return self._engine.stats.pair_builds

@@ -1,8 +1,19 @@
-r"""The compiled force step: tensors in, forces, energies and virials out.
+r"""The force steps' TensorFlow parts: pure TensorFlow, no HOOMD.
 
-Pure TensorFlow, no HOOMD: `TensorFlowForce` feeds it HOOMD's buffers and
-copies its outputs back. Every step takes the same arguments (`STEP_SIGNATURE`)
-and returns, laid out as HOOMD stores them:
+Two kinds of function:
+
+* **model steps** of the split path (`make_pair_model_step`,
+  `make_local_model_step`): displacements in, energies and their gradients out;
+  compiled kernels (`hoomd_mlx.plugin.kernels`) do the geometry and the
+  accumulation around them;
+* **whole steps** (`make_step`): positions, pairs and the neighbor table in,
+  forces, energies and virials out, with the geometry and the scatter in
+  TensorFlow. Many-body models that read absolute positions or take totals over
+  the system (`ManyBodyInputs`) run here on any device, and pair models on the
+  GPU, where XLA's gathers and scatters are fast.
+
+Whole steps take the same arguments (`STEP_SIGNATURE`) and return, laid out as
+HOOMD stores them:
 
 * ``force_energy``: (R, 4) ``float64`` rows ``(fx, fy, fz, energy)`` -- the
   Scalar4 layout of HOOMD's force array, written back with one copy;
@@ -11,37 +22,37 @@ and returns, laid out as HOOMD stores them:
 * ``finite``: scalar ``bool``, False when any output is NaN or infinite (checked
   on the host, so a bad model stops the run with a clear error).
 
-Pair models run in one of two layouts (`LAYOUTS`):
-
-* ``"dense"``: the model sees every entry of the (R, K) `NeighborTable`, each
-  pair once from each side. Forces, energies and virials are reductions along
-  the neighbor axis -- no scatter -- at the price of evaluating each pair
-  twice. Fastest for cheap analytic models.
-* ``"pairs"``: the model sees each pair once and the results are scattered onto
-  both particles. Fastest when the model dominates the step (neural networks).
-
 Pair terms split energy and virial equally between the two particles, as HOOMD's
 own pair forces do. The virial of a pair is
 :math:`W = -\vec r_{ij} \otimes \partial E / \partial \vec r_{ij}`, exact under
 periodic boundaries for any box shape. Displacements are computed in ``float64``
-and cast once to the model's dtype; results are returned in ``float64`` (the
-per-particle sums over neighbors accumulate in the model's dtype, totals over
-particles in ``float64``, by HOOMD).
+and cast once to the model's dtype; results are returned in ``float64``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
+from hoomd_mlx.errors import ModelOutputError
 from hoomd_mlx.plugin.contract import ManyBodyInputs
 
-__all__ = ["LAYOUTS", "STEP_SIGNATURE", "make_step", "minimum_image", "pack_postype", "types_from_postype"]
+logger = logging.getLogger(__name__)
 
-LAYOUTS = ("dense", "pairs")
-"""tuple[str, ...]: The layouts a pair model can run in."""
+__all__ = [
+    "STEP_SIGNATURE",
+    "CompiledStep",
+    "make_local_model_step",
+    "make_pair_model_step",
+    "make_step",
+    "minimum_image",
+    "pack_postype",
+    "types_from_postype",
+]
 
 F64 = tf.float64
 
@@ -59,12 +70,12 @@ STEP_SIGNATURE = (
     tf.TensorSpec([], F64, name="r_fill"),
     tf.TensorSpec([], tf.int32, name="n_local"),
 )
-"""The arguments of every step: particles, pairs (pairs layout), table (dense), cutoffs.
+"""The arguments of every whole step: particles, pairs, the neighbor table (many-body), cutoffs.
 
 ``postype`` (N, 4) HOOMD Scalar4 records ``(x, y, z, type)``; ``box`` ``[Lx, Ly,
 Lz, xy, xz, yz]``; ``charges`` (N,) (empty unless many-body); ``pair_i``,
 ``pair_j`` (P,) padded pairs of which the first ``n_pairs`` are real;
-``neighbors`` (R, K) and ``counts`` (R,) the `NeighborTable`; ``rcut2`` (T*T,)
+``neighbors`` (R, K) and ``counts`` (R,) the `NeighborTable` (many-body models); ``rcut2`` (T*T,)
 squared cutoffs by ``type_i * T + type_j``; ``r_fill`` the filler length;
 ``n_local`` the particles whose energies count (the rank's own; all on one rank).
 """
@@ -179,38 +190,6 @@ def _table_geometry(postype, box, neighbors, counts, rcut2, n_types, r_fill, dty
     return d_model, t_i, t_j, mask
 
 
-def _row_sums(channels: tf.Tensor) -> tf.Tensor:
-    """(R, C) sums along the neighbor axis of (R, K, C) per-entry channels.
-
-    Written as a contraction with a vector of ones: XLA's CPU backend turns a plain
-    ``reduce_sum`` over the middle axis into a slow windowed reduction, while a dot
-    runs in its vectorised, multi-threaded matrix kernels.
-    """
-    ones = tf.ones(tf.shape(channels)[1:2], channels.dtype)
-    return tf.einsum("rkc,k->rc", channels, ones)
-
-
-def _dense_pair_step(model, dtype, virial, postype, box, neighbors, counts, rcut2, n_types, r_fill):
-    d, t_i, t_j, mask = _table_geometry(postype, box, neighbors, counts, rcut2, n_types, r_fill, dtype)
-    shape = tf.shape(mask)
-    with tf.GradientTape() as tape:
-        tape.watch(d)
-        e = model(tf.reshape(d, [-1, 3]), tf.reshape(t_i, [-1]), tf.reshape(t_j, [-1]))
-        e = tf.where(mask, tf.reshape(e, shape), tf.zeros((), dtype))
-    g = tape.gradient(e, d, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    # E = 1/2 sum over entries; for a symmetric pair energy, F_i = sum_k dE_ik/dr_ik.
-    gx, gy, gz = tf.unstack(g, axis=-1)
-    channels = [gx, gy, gz, e]
-    scale = [1.0, 1.0, 1.0, 0.5]
-    if virial:  # -1/2 sum_k d (x) g, HOOMD's order xx, xy, xz, yy, yz, zz
-        dx, dy, dz = tf.unstack(d, axis=-1)
-        channels += [dx * gx, dx * gy, dx * gz, dy * gy, dy * gz, dz * gz]
-        scale += [-0.5] * 6
-    # One stack of scalar channels, fused by XLA into the contraction.
-    sums = tf.cast(_row_sums(tf.stack(channels, axis=-1)), F64) * tf.constant(scale, F64)
-    return (sums[:, :4], sums[:, 4:]) if virial else (sums, None)
-
-
 def _sparse_pair_step(model, dtype, virial, postype, box, pair_i, pair_j, n_pairs, rcut2, n_types, r_fill):
     d, d_model, t_i, t_j, mask = _pair_geometry(
         postype, box, pair_i, pair_j, n_pairs, rcut2, n_types, r_fill, dtype
@@ -291,6 +270,121 @@ def _many_body_step(model, dtype, virial, args, rank_sum):
     return tf.concat([force, tf.cast(energies, F64)[:, None]], axis=1), virials
 
 
+class CompiledStep:
+    """A step function compiled on first call; with ``jit_compile="auto"`` XLA falls back to a plain graph.
+
+    Args:
+        make: ``make(jit)`` returns the `tf.function` (with an input signature) for XLA or not.
+        jit_compile: ``True``, ``False`` or ``"auto"``: try XLA and, only where XLA cannot compile
+            the model, run a plain graph with a warning. A model that fails either way raises
+            `hoomd_mlx.errors.ModelOutputError` with TensorFlow's message.
+        explain: Returns why XLA cannot compile the step when that is known (e.g. it calls
+            MPI): added to the error with ``jit_compile=True``; with ``"auto"`` the fallback
+            is then logged as information rather than a warning. ``""`` when not known.
+
+    Calls skip TensorFlow's argument binding (the concrete function's flat entry point,
+    where this TensorFlow has it): a fixed cost that small systems feel on every step.
+    """
+
+    def __init__(
+        self, make: Callable[[bool], Any], jit_compile: bool | str, explain: Callable[[], str] = str
+    ) -> None:
+        self._make = make
+        self._jit = jit_compile
+        self._explain = explain
+        self._call: Callable | None = None
+        self.xla = bool(jit_compile)
+
+    @staticmethod
+    def _flat(function: Any) -> Callable:
+        concrete = function.get_concrete_function()
+        flat = getattr(concrete, "_call_flat", None)
+        captured = getattr(concrete, "captured_inputs", None)
+        if flat is None or captured is None:
+            return concrete
+        return lambda *args: flat(list(args), captured)
+
+    def __call__(self, *args: tf.Tensor) -> Any:
+        """Run the step (compiling it on the first call)."""
+        if self._call is not None:
+            return self._call(*args)
+        call = self._flat(self._make(bool(self._jit)))
+        try:
+            out = call(*args)
+        except tf.errors.OpError as err:
+            if self._jit != "auto":
+                why = self._explain()
+                raise ModelOutputError(
+                    f"the model failed in the compiled force step{f' ({why})' if why else ''}: {err.message}"
+                ) from err
+            call = self._flat(self._make(False))
+            try:
+                out = call(*args)
+            except tf.errors.OpError as plain_err:
+                raise ModelOutputError(
+                    f"the model failed in the force step: {plain_err.message}"
+                ) from plain_err
+            why = self._explain()
+            if why:
+                logger.info("%s: running the step without XLA", why)
+            else:
+                logger.warning("XLA cannot compile this model (%s); running it without XLA", err.message)
+            self.xla = False
+        self._call = call
+        return out
+
+
+def make_pair_model_step(model: Callable, dtype: tf.DType, jit_compile: bool) -> Callable:
+    """The model's part of a split pair step: displacements in, gradients and energies out.
+
+    Returns:
+        A `tf.function` ``(d (C, 3), type_i (C,), type_j (C,)) -> (C, 4)`` whose rows are
+        ``(dE/dd_x, dE/dd_y, dE/dd_z, e)`` for each pair, in the model's dtype (one output
+        tensor: one hand-off to the accumulation kernel). Every row is evaluated; rows
+        past the real pairs are ignored by the caller.
+    """
+
+    def step(d: tf.Tensor, type_i: tf.Tensor, type_j: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(d)
+            e = model(d, type_i, type_j)
+        g = tape.gradient(e, d, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return tf.concat([g, e[:, None]], axis=1)
+
+    signature = (
+        tf.TensorSpec([None, 3], dtype, name="d"),
+        tf.TensorSpec([None], tf.int32, name="type_i"),
+        tf.TensorSpec([None], tf.int32, name="type_j"),
+    )
+    return tf.function(step, input_signature=signature, jit_compile=jit_compile, reduce_retracing=True)
+
+
+def make_local_model_step(model: Callable, dtype: tf.DType, jit_compile: bool) -> Callable:
+    """The model's part of a split local many-body step: the neighbor table in, energies and gradients out.
+
+    Returns:
+        A `tf.function` ``(r (R, K, 3), type_i (R,), type_k (R, K), mask (R, K)) ->
+        (energies (R,), dE/dr (R, K, 3))`` in the model's dtype.
+    """
+
+    def step(
+        r: tf.Tensor, type_i: tf.Tensor, type_k: tf.Tensor, mask: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(r)
+            e = model(r, type_i, type_k, mask)
+        g = tape.gradient(e, r, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return e, g
+
+    signature = (
+        tf.TensorSpec([None, None, 3], dtype, name="r"),
+        tf.TensorSpec([None], tf.int32, name="type_i"),
+        tf.TensorSpec([None, None], tf.int32, name="type_k"),
+        tf.TensorSpec([None, None], tf.bool, name="mask"),
+    )
+    return tf.function(step, input_signature=signature, jit_compile=jit_compile, reduce_retracing=True)
+
+
 def make_step(
     model: Callable,
     *,
@@ -298,22 +392,20 @@ def make_step(
     dtype: tf.DType = tf.float64,
     jit_compile: bool = True,
     virial: bool = True,
-    layout: str = "dense",
     rank_sum: Callable | None = None,
 ) -> tf.types.experimental.GenericFunction:
-    """Compile the force step for ``model``.
+    """Compile a whole force step for ``model``.
 
     Args:
-        model: A `PairModel` or, with ``many_body=True``, a `ManyBodyModel`.
-        many_body: Whether ``model`` is a many-body model (it sees both the pair
-            list and the neighbor table; ``layout`` is ignored).
+        model: A `ManyBodyModel` (``many_body=True``: it sees the pair list and the
+            neighbor table) or a `PairModel` (it sees each pair once; the results are
+            scattered onto both particles).
+        many_body: Whether ``model`` is a many-body model.
         dtype: The dtype the model computes in; HOOMD's data stays ``float64`` and
             results are returned in ``float64``.
         jit_compile: Compile the step with XLA.
         virial: Compute per-particle virials; without, ``virial`` is returned as a
             (0, 6) tensor. HOOMD needs virials only on steps that compute pressure.
-        layout: ``"dense"`` (neighbor table, reductions) or ``"pairs"`` (pair
-            list, scatter), for pair models.
         rank_sum: Under MPI, the `hoomd_mlx.plugin.ranks.RankSum` behind
             `ManyBodyInputs.total` (many-body models); None on one rank.
 
@@ -322,8 +414,6 @@ def make_step(
         virial, finite)``, with dynamic shapes, so it is traced once; XLA compiles
         once per distinct set of shapes (pair capacity, table width).
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
 
     def step(
         postype, box, charges, pair_i, pair_j, n_pairs, neighbors, counts, rcut2, n_types, r_fill, n_local
@@ -333,10 +423,6 @@ def make_step(
             if rank_sum is not None:
                 rank_sum.begin_trace()
             force_energy, virials = _many_body_step(model, dtype, virial, (*args, n_local), rank_sum)
-        elif layout == "dense":
-            force_energy, virials = _dense_pair_step(
-                model, dtype, virial, postype, box, neighbors, counts, rcut2, n_types, r_fill
-            )
         else:
             force_energy, virials = _sparse_pair_step(
                 model, dtype, virial, postype, box, pair_i, pair_j, n_pairs, rcut2, n_types, r_fill

@@ -43,6 +43,37 @@ class LocalDensity(tf.Module):
         return tf.pad(energy, [[0, rows]])
 
 
+class TableLJ(tf.Module):
+    """LJ as a local model (kind="local"): half of each neighbor's pair energy on the row."""
+
+    def __init__(self):
+        super().__init__()
+        self.lj = LennardJones(PARAMS, ["A", "B"])
+
+    def __call__(self, r, type_i, type_k, mask):
+        rows, width = tf.shape(r)[0], tf.shape(r)[1]
+        e = self.lj(tf.reshape(r, [-1, 3]), tf.repeat(type_i, width), tf.reshape(type_k, [-1]))
+        return 0.5 * tf.reduce_sum(
+            tf.where(mask, tf.reshape(e, [rows, width]), tf.zeros((), e.dtype)), axis=1
+        )
+
+
+class ThreeBody(tf.Module):
+    """A local three-body term (kind="local"): smooth weights of neighbor pairs times (cos + 1/3)^2."""
+
+    cutoff = 2.0
+
+    def __call__(self, r, type_i, type_k, mask):
+        norm = tf.sqrt(tf.reduce_sum(r * r, axis=-1))
+        smooth = tf.where(mask, (1.0 - norm / self.cutoff) ** 2, tf.zeros((), r.dtype))
+        unit = r / norm[..., None]
+        cos = tf.einsum("rkc,rlc->rkl", unit, unit)
+        weight = (
+            smooth[:, :, None] * smooth[:, None, :] * (1.0 + 0.3 * tf.cast(type_i, r.dtype))[:, None, None]
+        )
+        return 0.1 * tf.reduce_sum(weight * (cos + 1.0 / 3.0) ** 2, axis=[1, 2])
+
+
 class NoRange(tf.Module):
     def __call__(self, inputs):
         return 0.0 * inputs.positions[:, 0]
@@ -118,31 +149,40 @@ def build(case, decomposition):
     sim.create_state_from_snapshot(frame(side=side, tilts=tilts), domain_decomposition=decomposition)
     nlist = hoomd.md.nlist.Cell(buffer=0.4)
     native = None
-    if case in ("pairs", "dense", "triclinic"):
+    if case in ("pairs", "full", "triclinic"):
         native = native_lj(hoomd.md.nlist.Cell(buffer=0.4))
-        layout = "pairs" if case == "pairs" else "dense"
-        ours = TensorFlowForce(LennardJones(PARAMS, ["A", "B"]), nlist=nlist, r_cut=R_CUT, layout=layout)
-    elif case == "shared":  # one list for both: the native force switches it to half storage
+        ours = TensorFlowForce(LennardJones(PARAMS, ["A", "B"]), nlist=nlist, r_cut=R_CUT)
+    elif case == "shared":  # one list for both, in the half storage HOOMD's own LJ asks for
         native = native_lj(nlist)
-        ours = TensorFlowForce(LennardJones(PARAMS, ["A", "B"]), nlist=nlist, r_cut=R_CUT, layout="dense")
+        ours = TensorFlowForce(LennardJones(PARAMS, ["A", "B"]), nlist=nlist, r_cut=R_CUT)
+    elif case == "local-lj":  # LJ as a local model: against native LJ too
+        native = native_lj(hoomd.md.nlist.Cell(buffer=0.4))
+        ours = TensorFlowForce(TableLJ(), nlist=nlist, r_cut=R_CUT, kind="local")
+    elif case == "three-body":
+        ours = TensorFlowForce(ThreeBody(), nlist=nlist, r_cut=2.0, kind="local")
     elif case == "density":
-        ours = TensorFlowForce(LocalDensity(), nlist=nlist, r_cut=2.0, many_body=True)
+        ours = TensorFlowForce(LocalDensity(), nlist=nlist, r_cut=2.0, kind="many-body")
     elif case == "charged":  # one energy per table row: the force pads them
-        ours = TensorFlowForce(ScreenedCharges(), nlist=nlist, r_cut=2.0, many_body=True)
+        ours = TensorFlowForce(ScreenedCharges(), nlist=nlist, r_cut=2.0, kind="many-body")
     elif case == "dipole":
-        ours = TensorFlowForce(GlobalDipole(), many_body=True)
+        ours = TensorFlowForce(GlobalDipole(), kind="many-body")
     elif case == "norange":
-        ours = TensorFlowForce(NoRange(), many_body=True)
+        ours = TensorFlowForce(NoRange(), kind="many-body")
     elif case == "thin":
         model = LocalDensity()
         model.cutoff = 3.0
-        ours = TensorFlowForce(model, nlist=nlist, r_cut=3.0, many_body=True)
+        ours = TensorFlowForce(model, nlist=nlist, r_cut=3.0, kind="many-body")
     else:
         raise SystemExit(f"unknown case {case}")
     forces = [ours] + ([native] if native is not None else [])
     method = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All())
     sim.operations.integrator = hoomd.md.Integrator(dt=0.002, forces=forces, methods=[method])
     sim.always_compute_pressure = True
+    if case == "full":  # full storage (as a force sharing the list might ask): each pair from both rows
+        from hoomd_mlx.plugin import _compat
+
+        sim.run(0)
+        _compat.set_nlist_storage(nlist, half=False)
     return sim, ours, native
 
 

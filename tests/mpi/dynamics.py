@@ -9,7 +9,7 @@ import sys
 
 import hoomd
 import numpy as np
-from cases import PARAMS, R_CUT, GlobalDipole, LocalDensity, frame, native_lj
+from cases import PARAMS, R_CUT, GlobalDipole, LocalDensity, ThreeBody, frame, native_lj
 
 from hoomd_mlx import TensorFlowForce
 from hoomd_mlx.coupling import LennardJones
@@ -29,7 +29,7 @@ class PressureEvery(hoomd.custom.Action):
 
 
 def main():
-    out, kind, layout = sys.argv[1], sys.argv[2], sys.argv[3]
+    out, kind = sys.argv[1], sys.argv[2]
     sim = hoomd.Simulation(device=hoomd.device.CPU(), seed=1)
     ranks = sim.device.communicator.num_ranks
     sim.create_state_from_snapshot(
@@ -38,11 +38,15 @@ def main():
     native = native_lj(hoomd.md.nlist.Cell(buffer=0.4))
     if kind == "pair":
         model = LennardJones(PARAMS, ["A", "B"])
-        ours = [TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, layout=layout)]
+        ours = [TensorFlowForce(model, nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)]
+    elif kind == "local":
+        ours = [TensorFlowForce(ThreeBody(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=2.0, kind="local")]
     else:
         ours = [
-            TensorFlowForce(LocalDensity(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=2.0, many_body=True),
-            TensorFlowForce(GlobalDipole(), many_body=True),
+            TensorFlowForce(
+                LocalDensity(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=2.0, kind="many-body"
+            ),
+            TensorFlowForce(GlobalDipole(), kind="many-body"),
         ]
     method = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All())
     sim.operations.integrator = hoomd.md.Integrator(dt=0.002, forces=[native, *ours], methods=[method])

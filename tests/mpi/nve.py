@@ -48,7 +48,7 @@ def main():
     sim.create_state_from_snapshot(
         frame(side=10, spacing=1.4), domain_decomposition=(2, 1, 1) if ranks == 2 else (None,) * 3
     )
-    force = TensorFlowForce(SmoothLJ(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT, layout="dense")
+    force = TensorFlowForce(SmoothLJ(), nlist=hoomd.md.nlist.Cell(buffer=0.4), r_cut=R_CUT)
     nve = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All())
     sim.operations.integrator = hoomd.md.Integrator(dt=0.004, forces=[force], methods=[nve])
     sim.state.thermalize_particle_momenta(filter=hoomd.filter.All(), kT=1.0)
