@@ -11,7 +11,8 @@ step, TensorFlow and numba on one thread):
 * the same with Python's garbage collector disabled, and with every object frozen
   (``gc.freeze``);
 * a ``tf.constant`` of one scalar and ``.numpy()`` of a (110000, 4) float64 tensor inside a
-  custom force's ``set_forces`` and outside;
+  custom force's ``set_forces`` and outside (also after touching 24 MB of other memory, as a
+  step of HOOMD does: caches cold);
 * minor page faults per step (an allocator that returns large blocks to the system
   faults them in again on every step).
 
@@ -41,6 +42,7 @@ def child() -> dict:
     import resource
     import time
 
+    import numpy as np
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -113,6 +115,13 @@ def child() -> dict:
     for _ in range(1000):
         tf.constant(3, tf.int32)
     out["constant_outside_us"] = 1e6 * (time.perf_counter() - start) / 1000
+    cold = []
+    for _ in range(100):  # outside HOOMD, after touching as much memory as a step of HOOMD does
+        np.random.default_rng(0).random(3_000_000)
+        start = time.perf_counter()
+        tf.constant(3, tf.int32)
+        cold.append(time.perf_counter() - start)
+    out["constant_outside_cold_us"] = 1e6 * sum(cold) / len(cold)
     start = time.perf_counter()
     for _ in range(300):
         probe.big.numpy()
@@ -127,6 +136,7 @@ ROWS = [
     ("inside, every object frozen (gc.freeze), ms", "model_inside_gc_frozen_ms"),
     ("tf.constant of one scalar inside set_forces, us", "constant_inside_us"),
     ("the same outside, us", "constant_outside_us"),
+    ("the same outside, each after touching 24 MB of other memory, us", "constant_outside_cold_us"),
     (".numpy() of a (110000, 4) float64 tensor inside, ms", "numpy_copy_inside_ms"),
     ("the same outside, ms", "numpy_copy_outside_ms"),
     ("minor page faults per step", "faults_per_step"),
