@@ -99,6 +99,37 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from hoomd_mlx.coupling.descriptor import DescriptorPotential
+    from hoomd_mlx.coupling.training import LocalForceMatching, frames_from_gsd
+
+    frames = frames_from_gsd(args.trajectory, force=args.force)
+    types = args.types
+    if not types:
+        import gsd.hoomd
+
+        with gsd.hoomd.open(args.trajectory, "r") as traj:
+            types = list(traj[0].particles.types)
+    model = DescriptorPotential(types, cutoff=args.cutoff)
+    fm = LocalForceMatching(model, seed=args.seed)
+    directory = Path(args.output).with_suffix("")
+    history = fm.fit(frames, epochs=args.epochs, directory=directory, progress=True)
+    model.save(args.output)
+    print(
+        json.dumps(
+            {
+                "model": str(args.output),
+                "frames": len(frames),
+                "epochs": len(history["epoch"]),
+                "val_force_error": min(history["val_force_error"]),
+                "learning_curve": str(directory / "learning_curve.png"),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
 def _cloud_plan(args: argparse.Namespace) -> int:
     from hoomd_mlx.campaign.spec import load_spec
     from hoomd_mlx.cloud.plan import format_plan, plan_campaign
@@ -204,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--params", nargs="+", required=True, help="NAME=VALUE for every design parameter")
     predict.add_argument("--json", action="store_true", help="machine-readable output")
     predict.set_defaults(func=_predict)
+    train = sub.add_parser("train", help="a many-body ML potential from a GSD trajectory with forces logged")
+    train.add_argument("trajectory", help="GSD file whose writer logged a force's forces (and energy)")
+    train.add_argument("--cutoff", type=float, required=True, help="the potential's range [length]")
+    train.add_argument("--output", default="potential.keras", help="the trained model (one Keras file)")
+    train.add_argument("--types", nargs="*", help="type names (default: the trajectory's)")
+    train.add_argument("--force", help="part of the logged name picking the reference force")
+    train.add_argument("--epochs", type=int, default=200)
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=_train)
     return parser
 
 

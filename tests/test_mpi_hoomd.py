@@ -5,8 +5,9 @@ and compares on rank 0, where HOOMD gathers per-particle arrays in tag order:
 
 * ``cases.py``: forces, energies and virials on a fixed configuration -- LJ as a pair
   model (a two-type mixture with per-type-pair cutoffs) from half and full lists, a
-  triclinic box, a list shared with native LJ, LJ and a three-body term as local
-  models (forces on ghosts are sent home), a local-density many-body model (forces
+  triclinic box, a list shared with native LJ, LJ, a three-body term and the built-in
+  many-body ML potential (`DescriptorPotential`) as local models (forces on ghosts are
+  sent home), a local-density many-body model (forces
   reach neighbors of neighbors), a model of the total dipole (sums over ranks inside
   the step), the refusals;
 * ``dynamics.py``: 150 steps through migrations and neighbor-list rebuilds;
@@ -33,6 +34,7 @@ CASES = [
     "shared",
     "local-lj",
     "three-body",
+    "descriptor",
     "density",
     "charged",
     "dipole",
@@ -87,6 +89,7 @@ def test_fixed_configuration_matches_one_rank_and_native(tmp_path, one_rank, ran
         assert int(many[f"{case}/pair_count"]) == int(one_rank[f"{case}/pair_count"]), case
     assert np.abs(many["density/ours/forces"]).max() > 0.1  # the many-body forces are not trivial
     assert np.abs(many["three-body/ours/forces"]).max() > 0.1
+    assert np.abs(many["descriptor/ours/forces"]).max() > 0.1
     assert int(one_rank["pairs/pair_count"]) > 100_000
     assert "norange/refused" not in one_rank  # one rank needs no declared range
     message = str(many["norange/refused"])

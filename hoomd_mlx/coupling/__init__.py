@@ -2,7 +2,9 @@
 
 The light parts (data loaders, metrics, the channel physics, `KernelSurrogate`, active-learning
 strategies) need only NumPy and SciPy and are imported here directly. The TensorFlow/Keras parts
-(`LennardJones`, `WCA`, `PairMLP`, `ForceMatching`, `Frame`, `Surrogate`) are imported on first use,
+(`LennardJones`, `WCA`, `PairMLP`, `ForceMatching`, `Frame`, `Surrogate`, and the many-body
+potential `DescriptorPotential` with `LocalForceMatching`, `ReferenceFrame`, `frames_from_gsd` and the
+on-the-fly `OnTheFly`, `Trainer`, `WeightsFollower`) are imported on first use,
 so ``import hoomd_mlx.coupling.active`` (as the campaign driver does) never loads TensorFlow.
 """
 
@@ -22,11 +24,21 @@ from hoomd_mlx.coupling.metrics import (
 )
 
 if TYPE_CHECKING:  # what the lazy names are, for readers and type checkers
+    from hoomd_mlx.coupling.descriptor import DescriptorPotential
     from hoomd_mlx.coupling.force_matching import ForceMatching, Frame
     from hoomd_mlx.coupling.models import WCA, LennardJones, PairMLP
+    from hoomd_mlx.coupling.onthefly import OnTheFly, Trainer, WeightsFollower
     from hoomd_mlx.coupling.surrogate import Surrogate
+    from hoomd_mlx.coupling.training import LocalForceMatching, ReferenceFrame, frames_from_gsd
 
 _KERAS_NAMES = {
+    "DescriptorPotential": "hoomd_mlx.coupling.descriptor",
+    "LocalForceMatching": "hoomd_mlx.coupling.training",
+    "ReferenceFrame": "hoomd_mlx.coupling.training",
+    "frames_from_gsd": "hoomd_mlx.coupling.training",
+    "OnTheFly": "hoomd_mlx.coupling.onthefly",
+    "Trainer": "hoomd_mlx.coupling.onthefly",
+    "WeightsFollower": "hoomd_mlx.coupling.onthefly",
     "ForceMatching": "hoomd_mlx.coupling.force_matching",
     "Frame": "hoomd_mlx.coupling.force_matching",
     "LennardJones": "hoomd_mlx.coupling.models",
@@ -38,13 +50,20 @@ _KERAS_NAMES = {
 __all__ = [
     "WCA",
     "ChannelProfiles",
+    "DescriptorPotential",
     "ForceMatching",
     "Frame",
     "KernelSurrogate",
     "LennardJones",
+    "LocalForceMatching",
+    "OnTheFly",
     "PairMLP",
+    "ReferenceFrame",
     "Surrogate",
+    "Trainer",
+    "WeightsFollower",
     "coverage",
+    "frames_from_gsd",
     "integrated_counts",
     "load_nanoconfinement_profiles",
     "perfect_accuracy",

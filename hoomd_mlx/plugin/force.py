@@ -227,6 +227,18 @@ class TensorFlowForce(hoomd.md.force.Custom):
                 f"r_cut={reach}"
             )
 
+    def _check_model_types(self, types: list[str]) -> None:
+        """Refuse a model made for other particle types (a trained potential's ``types``), naming both."""
+        model_types = getattr(self._model, "types", None)
+        if not isinstance(model_types, (list, tuple)) or not all(isinstance(t, str) for t in model_types):
+            return
+        if list(model_types) != types:
+            raise ConfigurationError(
+                f"the model was made for particle types {list(model_types)} (in this order) but the "
+                f"simulation has {types}: type ids would mean other particles. Use a model for these "
+                "types, or give the state its types in the model's order"
+            )
+
     def _check_domains(self, simulation: Any, cutoffs: dict, comm: Any) -> None:
         """Refuse domains too thin for the ghost shell this force needs (HOOMD's rule: 2x).
 
@@ -263,6 +275,7 @@ class TensorFlowForce(hoomd.md.force.Custom):
                 "independent replicas)"
             )
         types = list(simulation.state.particle_types)
+        self._check_model_types(types)
         cutoffs = self._cutoffs(types)
         self._check_model_reach(cutoffs, ranks)
         if ranks > 1:

@@ -160,6 +160,18 @@ def build(case, decomposition):
         ours = TensorFlowForce(TableLJ(), nlist=nlist, r_cut=R_CUT, kind="local")
     elif case == "three-body":
         ours = TensorFlowForce(ThreeBody(), nlist=nlist, r_cut=2.0, kind="local")
+    elif case == "descriptor":  # the built-in many-body ML potential, the same weights on every rank
+        import keras
+
+        from hoomd_mlx.coupling import DescriptorPotential
+
+        keras.utils.set_random_seed(7)
+        model = DescriptorPotential(
+            ["A", "B"], cutoff=2.0, embedding=(8, 16), fitting=(16, 16), dtype="float64"
+        )
+        model.build()
+        model.set_weights([3 * w for w in model.get_weights()])
+        ours = TensorFlowForce(model, nlist=nlist, r_cut=2.0, kind="local")
     elif case == "density":
         ours = TensorFlowForce(LocalDensity(), nlist=nlist, r_cut=2.0, kind="many-body")
     elif case == "charged":  # one energy per table row: the force pads them
