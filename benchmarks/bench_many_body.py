@@ -3,7 +3,8 @@
 Steps, each recorded in ``benchmarks/results/many_body.json``:
 
 1. **Teacher data**: liquid Si (216 atoms, 3500 K, Bussi NVT) with ``md.many_body.Tersoff``,
-   frames every 20 steps after melting; a test set from a later stretch of the same run.
+   frames every 20 steps after melting (``silicon.melt``: 2000 steps at 7000 K, 3000 at 3500 K);
+   a test set from a later stretch of the same run.
 2. **Training** (`LocalForceMatching`, seeds ``--seeds``): `DescriptorPotential` (the
    many-body model) and, for comparison, `PairMLP` (a pair potential, `ForceMatching`), each
    on the same frames; held-out relative force RMSE (force RMSE over the rms force).
@@ -45,7 +46,7 @@ def teacher_frames(hoomd, silicon, n_train: int, n_test: int, every: int = 20) -
 
     force = silicon.tersoff(hoomd)
     sim = silicon.simulation(hoomd, force)
-    sim.run(3000)
+    silicon.melt(sim)
     frames = []
     for _ in range(n_train + n_test):
         sim.run(every)
@@ -162,7 +163,7 @@ def non_blocking(hoomd, silicon, directory: Path, steps: int, repeats: int) -> d
 
     force = silicon.tersoff(hoomd)
     sim = silicon.simulation(hoomd, force, frame=silicon.diamond_frame(4))
-    sim.run(5000)
+    silicon.melt(sim)
     config = {"types": ["Si"], "cutoff": 3.0, "embedding": (16, 32), "fitting": (64, 64)}
     trainer = Trainer(directory, config, min_frames=8, epochs_per_round=5).start()
     stream = FrameStream(force, trainer.frames)

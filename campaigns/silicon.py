@@ -4,8 +4,8 @@ Units: eV, angstrom, atomic mass units (time unit 10.18 fs). Tersoff's T3 silico
 (Phys. Rev. B 38, 9902 (1988); LAMMPS's ``Si.tersoff``) in HOOMD's parametrisation
 (``md.many_body.Tersoff``: ``dimer_r = 0``, so the magnitudes are Tersoff's A and B;
 its exponential cutoff function over 2.7-3.0 A instead of Tersoff's sine, with ``alpha`` negative:
-see ``TERSOFF``). A liquid
-at 3500 K (kT = 0.3016 eV) and the density of the diamond crystal it melts from.
+see ``TERSOFF``). A liquid at 3500 K (kT = 0.3016 eV) and the density of the diamond crystal it
+melts from (``melt``).
 
 Used by the example (``examples/learn_tersoff.py``), the tests and
 ``benchmarks/bench_many_body.py``.
@@ -69,6 +69,21 @@ def tersoff(hoomd, nlist=None):
     force = hoomd.md.many_body.Tersoff(nlist=nlist or hoomd.md.nlist.Cell(buffer=0.4), default_r_cut=CUTOFF)
     force.params[("Si", "Si")] = dict(TERSOFF)
     return force
+
+
+def melt(sim, hot_steps: int = 2000, steps: int = 3000) -> None:
+    """Melt the crystal at twice ``KT`` (7000 K), then equilibrate the liquid at ``KT``.
+
+    At 3500 K alone the jittered crystal superheats for thousands of steps (potential energy
+    -4.17 eV/atom after 3000 steps, a hot crystal); at 7000 K it melts within 1000 steps, and
+    the liquid at 3500 K holds -3.66 +- 0.03 eV/atom (measured, 216 atoms).
+    """
+    thermostat = sim.operations.integrator.methods[0].thermostat
+    kT = thermostat.kT
+    thermostat.kT = 2 * KT
+    sim.run(hot_steps)
+    thermostat.kT = kT
+    sim.run(steps)
 
 
 def simulation(hoomd, force, frame=None, seed: int = 1, kT: float = KT, thermostat: bool = True):

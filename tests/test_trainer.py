@@ -77,3 +77,35 @@ def test_a_failing_trainer_is_reported_with_its_error_and_keeps_its_frames(tmp_p
     finally:
         trainer.stop()
     assert len(list((tmp_path / "frames").glob("*.npz"))) == 2
+
+
+def test_a_trainer_whose_reference_process_dies_checkpoints_and_exits(tmp_path):
+    """SIGKILL the process that started the trainer: the trainer must not live on as an orphan."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = f"""
+import time
+import numpy as np
+from hoomd_mlx.coupling.onthefly import Trainer
+if __name__ == "__main__":
+    trainer = Trainer({str(tmp_path)!r}, {CONFIG!r}, min_frames=2, epochs_per_round=1).start()
+    print(trainer._process.pid, flush=True)
+    time.sleep(600)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the trainer outlived the process that started it")

@@ -91,6 +91,24 @@ class CheckpointPolicy:
         return (self.steps > 0 and steps_since >= self.steps) or (seconds > 0 and seconds_since >= seconds)
 
 
+def _is_hoomd_sigterm_handler(handler: Any) -> bool:
+    """bool: Whether ``handler`` is the SIGTERM handler HOOMD-blue < 6.1 installs on import.
+
+    That handler calls ``sys.exit(1)``; from 6.1 ``import hoomd`` installs none (upstream
+    commit aaf9e834). Here, not in ``plugin/_compat.py``, because importing the plugin
+    package loads TensorFlow, which a job process must not pay for.
+    """
+    return callable(handler) and getattr(handler, "__module__", None) == "hoomd"
+
+
+def stop_outside_run(signum: int, frame: object) -> None:
+    """The job process's stop notice handler: unwind at once (`JobContext.run` defers to its next chunk)."""
+    for notice in (signal.SIGTERM, NOTICE_SIGNAL):
+        signal.signal(notice, signal.SIG_IGN)  # one unwinding: a second notice must not cut it short
+    logger.warning("stop notice (signal %d) outside the simulation: exiting", signum)
+    raise Preempted()
+
+
 def _sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -285,6 +303,8 @@ class JobContext:
         """A ``hoomd.Simulation`` resumed from the last good checkpoint, or built by ``build(sim)``."""
         import hoomd
 
+        if _is_hoomd_sigterm_handler(signal.getsignal(signal.SIGTERM)):
+            signal.signal(signal.SIGTERM, stop_outside_run)  # HOOMD-blue < 6.1 took it on import
         sim = hoomd.Simulation(device=device or hoomd.device.CPU(), seed=seed)
         self.ranks.check(sim)
         found = self.ranks.from_root(self.latest_checkpoint() if self.ranks.is_root else None)
@@ -350,7 +370,8 @@ class JobContext:
             self._log_steps(start_step, int(sim.timestep), "finished")
         finally:
             for s, handler in previous.items():
-                signal.signal(s, handler)
+                # HOOMD-blue < 6.1 replaced the job process's handler when the job imported it
+                signal.signal(s, stop_outside_run if _is_hoomd_sigterm_handler(handler) else handler)
 
     def _log_steps(self, start: int, end: int, how: str) -> None:
         if not self.ranks.is_root:

@@ -30,7 +30,7 @@ import threading
 import time
 from pathlib import Path
 
-from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE, Preempted
+from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE, stop_outside_run
 from hoomd_mlx.campaign.contract import RESULT_FILE, JobTask, execute
 from hoomd_mlx.campaign.ranks import LAUNCHER_ENV, NOTICE_SIGNAL, Ranks, launcher_alive
 
@@ -47,14 +47,6 @@ def _report(message: dict) -> None:
         print(json.dumps(message), flush=True)
     except (OSError, ValueError):  # a broken pipe; EIO once mpirun is gone
         pass
-
-
-def _stop(signum: int, frame: object) -> None:
-    """Unwind the job at once (outside `JobContext.run`, which defers to its next chunk)."""
-    for notice in (signal.SIGTERM, NOTICE_SIGNAL):
-        signal.signal(notice, signal.SIG_IGN)  # one unwinding: a second notice must not cut it short
-    logging.getLogger(__name__).warning("stop notice (signal %d) outside the simulation: exiting", signum)
-    raise Preempted()
 
 
 def _watch_parent(multi_rank: bool = False) -> None:
@@ -92,7 +84,7 @@ def main(task_file: str) -> int:
     )
     logging.getLogger("gsd").setLevel(logging.WARNING)
     for notice in (signal.SIGTERM,) if ranks.size == 1 else (signal.SIGTERM, NOTICE_SIGNAL):
-        signal.signal(notice, _stop)
+        signal.signal(notice, stop_outside_run)
     _watch_parent(ranks.size > 1)
     with (directory / ".lock").open("w") as lock:
         if ranks.is_root:

@@ -200,6 +200,7 @@ class Trainer:
             "validation": float(validation),
             "seed": int(seed),
             "threads": int(threads),
+            "parent": os.getpid(),  # the trainer stops when this process is gone
         }
         context = multiprocessing.get_context("spawn")  # TensorFlow in a fresh process
         self.frames = context.Queue(maxsize=queue_size)
@@ -300,7 +301,7 @@ class _Pool:
         return self.seen["train"] + self.seen["validation"]
 
 
-def _receive(root: Path, frames_queue: Any, inbox: list, lock: Any, done: Any) -> None:
+def _receive(root: Path, frames_queue: Any, inbox: list, lock: Any, done: Any, parent: int) -> None:
     """The trainer's receiving thread: every frame from the queue to disk and the inbox, at once.
 
     It drains the queue while a round trains, so the stream drops a frame only when
@@ -310,6 +311,8 @@ def _receive(root: Path, frames_queue: Any, inbox: list, lock: Any, done: Any) -
         try:
             record = frames_queue.get(timeout=0.2)
         except queue.Empty:
+            if os.getppid() != parent:  # the process that started the trainer is gone: stop
+                done.set()
             continue
         except (EOFError, OSError, ValueError):  # the reference process is gone
             done.set()
@@ -365,7 +368,9 @@ def _train_rounds(directory: str, settings: dict, frames_queue: Any) -> None:
     version, rounds = int(status.get("version", 0)), int(status.get("rounds", 0))
     inbox: list = []
     lock = threading.Lock()
-    receiver = threading.Thread(target=_receive, args=(root, frames_queue, inbox, lock, stop), daemon=True)
+    receiver = threading.Thread(
+        target=_receive, args=(root, frames_queue, inbox, lock, stop, settings["parent"]), daemon=True
+    )
     receiver.start()
     fm = None
     while not stop.is_set():
