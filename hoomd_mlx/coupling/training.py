@@ -367,28 +367,20 @@ class LocalForceMatching:
         e_weight, w_weight = self.energy_weight, self.virial_weight
         f_var, e_var, w_var = (tf.constant(scales[k], dtype) for k in ("force", "energy", "virial"))
 
+        def known_mean_square(predicted, reference, n):
+            """Mean squared per-particle error over the frames whose reference is known (finite)."""
+            known = tf.math.is_finite(reference)
+            error = tf.where(known, (predicted - reference) / n, tf.zeros_like(predicted))
+            return tf.reduce_sum(tf.square(error)) / tf.maximum(tf.reduce_sum(tf.cast(known, dtype)), 1.0)
+
         def loss_of(batch):
             forces, energy, virial = self._predict(
                 batch["r"], batch["type_i"], batch["type_k"], batch["mask"], batch["index"]
             )
             n = tf.cast(tf.shape(forces)[1], dtype)
             loss = tf.reduce_mean(tf.square(forces - batch["forces"])) / f_var
-            known_e = tf.math.is_finite(batch["energy"])
-            de = tf.where(known_e, (energy - batch["energy"]) / n, tf.zeros_like(energy))
-            loss += (
-                e_weight
-                * tf.reduce_sum(tf.square(de))
-                / tf.maximum(tf.reduce_sum(tf.cast(known_e, dtype)), 1.0)
-                / e_var
-            )
-            known_w = tf.math.is_finite(batch["virial"])
-            dw = tf.where(known_w, (virial - batch["virial"]) / n, tf.zeros_like(virial))
-            loss += (
-                w_weight
-                * tf.reduce_sum(tf.square(dw))
-                / tf.maximum(tf.reduce_sum(tf.cast(known_w, dtype)), 1.0)
-                / w_var
-            )
+            loss += e_weight * known_mean_square(energy, batch["energy"], n) / e_var
+            loss += w_weight * known_mean_square(virial, batch["virial"], n) / w_var
             return loss
 
         def train(batch):
