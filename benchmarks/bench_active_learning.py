@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hoomd_mlx.coupling import Surrogate, load_nanoconfinement_profiles, within_error_bar_accuracy
+from hoomd_mlx.coupling import Surrogate, within_error_bar_accuracy
 from hoomd_mlx.coupling.active import STRATEGIES
+from hoomd_mlx.electrolyte import load_nanoconfinement_profiles
 
 
 def replay(

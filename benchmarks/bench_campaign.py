@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hoomd_mlx.campaign.ledger import Ledger
-from hoomd_mlx.campaign.runner import run_campaign
-from hoomd_mlx.campaign.spec import spec_from_mapping
-from hoomd_mlx.campaign.status import campaign_status
+from hoomd_mlx.campaign.config.spec import spec_from_mapping
+from hoomd_mlx.campaign.driver.ledger import Ledger
+from hoomd_mlx.campaign.driver.runner import run_campaign
+from hoomd_mlx.campaign.driver.status import campaign_status
 
 HERE = Path(__file__).parent
 

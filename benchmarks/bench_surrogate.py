@@ -44,8 +44,6 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from hoomd_mlx.coupling.channel import ChannelProfiles
-from hoomd_mlx.coupling.data import load_nanoconfinement_profiles
 from hoomd_mlx.coupling.kernel import KernelSurrogate
 from hoomd_mlx.coupling.metrics import (
     coverage,
@@ -53,6 +51,8 @@ from hoomd_mlx.coupling.metrics import (
     perfect_accuracy,
     within_error_bar_accuracy,
 )
+from hoomd_mlx.electrolyte.channel import ChannelProfiles
+from hoomd_mlx.electrolyte.data import load_nanoconfinement_profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("kernel", "ensemble", "rbf_cubic", "linear", "gp", "mlp")
@@ -74,7 +74,7 @@ def _standardise(train, *others):
 
 def fit_kernel(X, Y, E, Xt, data, train, seed):
     channel = ChannelProfiles.from_grids(X[:, 0], data.z[train])
-    s = KernelSurrogate(channel=channel).fit(X, Y, error=E)
+    s = KernelSurrogate(structure=channel).fit(X, Y, error=E)
     mean, std = s.predict(Xt)
     raw = std / s.std_scale
     return mean, {"std": std, "std_raw": raw, "model": s}

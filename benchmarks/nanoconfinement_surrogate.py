@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hoomd_mlx.campaign.learning import error_bars, flatten_outputs
-from hoomd_mlx.campaign.ledger import Ledger
-from hoomd_mlx.campaign.runner import run_campaign
-from hoomd_mlx.campaign.spec import load_spec, spec_from_mapping
+from hoomd_mlx.campaign.config.spec import load_spec, spec_from_mapping
+from hoomd_mlx.campaign.driver.learner import error_bars, flatten_outputs
+from hoomd_mlx.campaign.driver.ledger import Ledger
+from hoomd_mlx.campaign.driver.runner import run_campaign
 from hoomd_mlx.coupling.surrogate import perfect_accuracy, within_error_bar_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,24 @@ per particle over the production frames; the RDF comes from the spec's analysis.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
+
+from hoomd_mlx.settings import Choice, Int, Settings, setting
+
+
+@dataclass(frozen=True)
+class LJFluidSettings(Settings):
+    """``[job.settings]`` of the LJ fluid: system size, run length, sampling, which force."""
+
+    TABLE: ClassVar[str] = "job.settings"
+    n_side: int = setting(8, Int(minimum=2))  # particles: n_side^3
+    steps: int = setting(4000, Int(minimum=1))
+    frame_every: int = setting(200, Int(minimum=1))
+    production_frames: int = setting(10, Int(minimum=1))
+    force: str = setting("native", Choice(("native", "tensorflow")))
 
 
 def _force(hoomd, kind: str):
@@ -28,11 +45,10 @@ def run(params: dict, job) -> dict:
     """Run one state point; return its scalar results."""
     import hoomd
 
-    from hoomd_mlx.campaign.analysis import unique_frames
     from hoomd_mlx.demo import lattice_frame
+    from hoomd_mlx.trajectory import unique_frames
 
-    settings = {"n_side": 8, "steps": 4000, "frame_every": 200, "production_frames": 10, "force": "native"}
-    settings.update(job.settings)
+    settings = vars(LJFluidSettings.from_mapping(job.settings))
     density, kT = float(params["density"]), float(params["kT"])
 
     def build(sim):
@@ -64,3 +80,6 @@ def run(params: dict, job) -> dict:
         "potential_energy_per_particle_err": float(energy.std(ddof=1) / np.sqrt(len(energy))),
         "final_step": int(sim.timestep),
     }
+
+
+run.settings = LJFluidSettings  # [job.settings] is checked when the spec loads

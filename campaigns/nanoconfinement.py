@@ -10,9 +10,14 @@ vectors the campaign's surrogate learns.
 
 from __future__ import annotations
 
+from hoomd_mlx.electrolyte.run import ElectrolyteJobSettings
+
 
 def run(params: dict, job) -> dict:
     """Simulate one state point; see `hoomd_mlx.electrolyte.run.run_state_point`."""
     from hoomd_mlx.electrolyte.run import run_state_point
 
     return run_state_point(params, job)
+
+
+run.settings = ElectrolyteJobSettings  # [job.settings] is checked when the spec loads

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hoomd_mlx.campaign.cluster import run_on_cluster
+from hoomd_mlx.campaign.backends.cluster import run_on_cluster
 
 
 def make_cluster(provider: str, workers: int, image: str, machine: str | None):

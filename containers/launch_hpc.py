@@ -17,7 +17,7 @@ from pathlib import Path
 import dask
 import yaml
 
-from hoomd_mlx.campaign.cluster import run_on_cluster
+from hoomd_mlx.campaign.backends.cluster import run_on_cluster
 
 HERE = Path(__file__).parent
 

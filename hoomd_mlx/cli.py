@@ -22,8 +22,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _campaign_run(args: argparse.Namespace) -> int:
-    from hoomd_mlx.campaign.runner import run_campaign, spec_summary
-    from hoomd_mlx.campaign.spec import load_spec
+    from hoomd_mlx.campaign.config.spec import load_spec
+    from hoomd_mlx.campaign.driver.runner import run_campaign, spec_summary
 
     spec = load_spec(args.spec)
     directory = Path(args.dir or Path("runs") / spec.name)
@@ -51,7 +51,7 @@ def _campaign_run(args: argparse.Namespace) -> int:
 
 
 def _campaign_status(args: argparse.Namespace) -> int:
-    from hoomd_mlx.campaign.status import campaign_status, format_status
+    from hoomd_mlx.campaign.driver.status import campaign_status, format_status
 
     status = campaign_status(args.dir)
     print(json.dumps(status, indent=2) if args.json else format_status(status))
@@ -59,7 +59,7 @@ def _campaign_status(args: argparse.Namespace) -> int:
 
 
 def _campaign_report(args: argparse.Namespace) -> int:
-    from hoomd_mlx.campaign.report import write_report
+    from hoomd_mlx.campaign.report.build import write_report
 
     path = write_report(args.dir)
     print(f"report: {path} and {path.with_suffix('.html')} (one self-contained page)")
@@ -67,7 +67,7 @@ def _campaign_report(args: argparse.Namespace) -> int:
 
 
 def _campaign_export(args: argparse.Namespace) -> int:
-    from hoomd_mlx.campaign.ledger import Ledger
+    from hoomd_mlx.campaign.driver.ledger import Ledger
 
     with Ledger.in_directory(args.dir) as ledger:
         print(f"wrote {ledger.export(args.output)}")
@@ -75,7 +75,7 @@ def _campaign_export(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from hoomd_mlx.campaign.learning import predict_point
+    from hoomd_mlx.campaign.driver.learner import predict_point
     from hoomd_mlx.errors import ConfigurationError
 
     params = {}
@@ -131,7 +131,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _cloud_plan(args: argparse.Namespace) -> int:
-    from hoomd_mlx.campaign.spec import load_spec
+    from hoomd_mlx.campaign.config.spec import load_spec
     from hoomd_mlx.cloud.plan import format_plan, plan_campaign
     from hoomd_mlx.errors import ConfigurationError
 

@@ -51,7 +51,7 @@ def wait_for(condition, timeout, poll=0.2):
 
 
 def job_processes(directory):
-    """The job subprocesses (``hoomd_mlx.campaign.jobmain``) working inside ``directory``.
+    """The job subprocesses (``hoomd_mlx.campaign.job.main``) working inside ``directory``.
 
     Other campaigns on the machine (a user's, another test's) are left alone.
     """
@@ -59,7 +59,7 @@ def job_processes(directory):
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = proc.info["cmdline"] or []
-        if "hoomd_mlx.campaign.jobmain" in cmd and any(arg.startswith(root) for arg in cmd):
+        if "hoomd_mlx.campaign.job.main" in cmd and any(arg.startswith(root) for arg in cmd):
             found.append(proc)
     return found
 

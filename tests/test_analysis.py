@@ -4,7 +4,8 @@ import gsd.hoomd
 import numpy as np
 import pytest
 
-from hoomd_mlx.campaign.analysis import block_error, density_profile, msd, rdf, run_analyses, unique_frames
+from hoomd_mlx.campaign.analysis import density_profile, msd, rdf, run_analyses
+from hoomd_mlx.trajectory import block_error, unique_frames
 
 
 def _write(path, frames):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from campaign_processes import job_processes, kill_campaign, steps_logs, wait_for, write_lj_campaign
 
-from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.driver.ledger import Ledger
 
 pytestmark = [pytest.mark.hoomd, pytest.mark.slow]
 
@@ -97,8 +97,8 @@ def test_driver_killed_and_restarted_repeats_nothing(tmp_path):
 
 def test_lj_campaign_with_a_surrogate_stops_early(tmp_path):
     """The example campaign: retrains while running, stops at its target, predicts the rest."""
-    from hoomd_mlx.campaign.runner import run_campaign
-    from hoomd_mlx.campaign.spec import load_spec
+    from hoomd_mlx.campaign.config.spec import load_spec
+    from hoomd_mlx.campaign.driver.runner import run_campaign
 
     shutil.copy(CAMPAIGNS / "lj_fluid.py", tmp_path / "lj_fluid.py")
     shutil.copy(CAMPAIGNS / "lj_fluid_surrogate.toml", tmp_path / "spec.toml")

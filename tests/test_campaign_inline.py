@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from hoomd_mlx.campaign.cluster import connect
-from hoomd_mlx.campaign.ledger import Ledger
-from hoomd_mlx.campaign.report import write_report
-from hoomd_mlx.campaign.runner import run_campaign
-from hoomd_mlx.campaign.spec import spec_from_mapping
+from hoomd_mlx.campaign.backends.cluster import connect
+from hoomd_mlx.campaign.config.spec import spec_from_mapping
+from hoomd_mlx.campaign.driver.ledger import Ledger
+from hoomd_mlx.campaign.driver.runner import run_campaign
+from hoomd_mlx.campaign.report.build import write_report
 from hoomd_mlx.errors import ConfigurationError
 
 HERE = Path(__file__).parent
@@ -85,7 +85,7 @@ def test_launch_recipe_drives_the_cli_against_its_cluster(tmp_path):
 
     from distributed import LocalCluster
 
-    from hoomd_mlx.campaign.cluster import run_on_cluster
+    from hoomd_mlx.campaign.backends.cluster import run_on_cluster
 
     shutil.copy(HERE / "jobs_for_campaign_tests.py", tmp_path / "jobs_for_campaign_tests.py")
     spec = tmp_path / "spec.toml"

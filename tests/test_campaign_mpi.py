@@ -1,7 +1,7 @@
 """Campaign jobs on two MPI ranks with real HOOMD, mpirun and Dask: results, preemption, lost workers.
 
 A job runs the way a Dask worker runs it (`run_job`: the launcher process, ``mpirun``, a
-``jobmain`` per rank) inside a stand-in worker process with its own process group, so a
+``job.main`` per rank) inside a stand-in worker process with its own process group, so a
 test can signal or kill "the worker" as a scheduler, a VM or the OOM killer would.
 """
 
@@ -21,10 +21,10 @@ import psutil
 import pytest
 from campaign_processes import wait_for
 
-from hoomd_mlx.campaign.contract import JobTask
-from hoomd_mlx.campaign.execute import run_job
-from hoomd_mlx.campaign.launcher import LAUNCHERS, launcher_command
-from hoomd_mlx.campaign.spec import load_spec
+from hoomd_mlx.campaign.config.launchers import LAUNCHERS, launcher_command
+from hoomd_mlx.campaign.config.spec import load_spec
+from hoomd_mlx.campaign.job.contract import JobTask
+from hoomd_mlx.campaign.job.execute import run_job
 from hoomd_mlx.errors import ConfigurationError
 
 TESTS = Path(__file__).parent
@@ -37,8 +37,8 @@ PARAMS = {"density": 0.3, "kT": 1.2}
 WORKER = textwrap.dedent(
     """
     import json, signal, sys
-    from hoomd_mlx.campaign.contract import JobTask
-    from hoomd_mlx.campaign.execute import JobInterruptedError, run_job
+    from hoomd_mlx.campaign.job.contract import JobTask
+    from hoomd_mlx.campaign.job.execute import JobInterruptedError, run_job
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
         outcome = run_job(JobTask(**json.loads(sys.argv[1])))
@@ -153,7 +153,7 @@ SLOW_RANK = textwrap.dedent(
 @pytest.mark.parametrize("notice", [signal.SIGTERM, signal.SIGUSR1], ids=["SIGTERM", "SIGUSR1"])
 def test_mpirun_kills_ranks_soon_after_sigterm_but_forwards_sigusr1(tmp_path, mpirun_env, notice):
     """What the launcher process relies on (OpenMPI): why the notice reaches the ranks as SIGUSR1."""
-    from hoomd_mlx.campaign.launcher import launch_environment
+    from hoomd_mlx.campaign.job.launcher import launch_environment
 
     mpirun = subprocess.Popen(
         [*launcher_command(LAUNCHER, 2), sys.executable, "-c", SLOW_RANK, str(tmp_path)],
@@ -264,8 +264,8 @@ def test_two_rank_job_of_a_lost_worker_resumes_from_its_last_checkpoint(tmp_path
 
 @_mpi
 def test_campaign_of_two_rank_jobs_on_a_local_cluster(tmp_path, mpirun_env):
-    from hoomd_mlx.campaign.ledger import Ledger
-    from hoomd_mlx.campaign.runner import run_campaign
+    from hoomd_mlx.campaign.driver.ledger import Ledger
+    from hoomd_mlx.campaign.driver.runner import run_campaign
 
     shutil.copy(TESTS / "jobs_for_mpi_tests.py", tmp_path / "jobs_for_mpi_tests.py")
     spec_file = tmp_path / "mpi.toml"
@@ -324,7 +324,7 @@ def _spec(tmp_path, extra):
 
 @pytest.mark.parametrize("value", ["0", "-2", "1.5", '"2"', "true"])
 def test_bad_ranks_are_refused_naming_the_key(tmp_path, value):
-    with pytest.raises(ConfigurationError, match=r"resources\.ranks = .*expected a whole number of MPI"):
+    with pytest.raises(ConfigurationError, match=r"resources\.ranks = .*; expected a whole number >= 1"):
         _spec(tmp_path, f"[resources]\nranks = {value}\n")
 
 
@@ -344,7 +344,7 @@ def test_several_ranks_need_a_subprocess_job(tmp_path):
 def test_ranks_and_launcher_reach_the_task(tmp_path):
     import pickle
 
-    from hoomd_mlx.campaign.runner import Campaign
+    from hoomd_mlx.campaign.driver.runner import Campaign
 
     single = _spec(tmp_path, "")
     assert (single.resources.ranks, single.resources.launcher) == (1, "mpirun")

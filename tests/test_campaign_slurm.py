@@ -19,10 +19,10 @@ import psutil
 import pytest
 from campaign_processes import job_processes, steps_logs, wait_for, write_lj_campaign
 
-from hoomd_mlx.campaign.batch import job_name
-from hoomd_mlx.campaign.contract import JobTask
-from hoomd_mlx.campaign.launcher import launcher_command
-from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.backends.batch import job_name
+from hoomd_mlx.campaign.config.launchers import launcher_command
+from hoomd_mlx.campaign.driver.ledger import Ledger
+from hoomd_mlx.campaign.job.contract import JobTask
 
 pytestmark = [pytest.mark.hoomd, pytest.mark.slurm, pytest.mark.slow]
 
@@ -32,8 +32,8 @@ TESTS = Path(__file__).parent
 RUN_ONE_JOB = textwrap.dedent(
     """
     import json, sys
-    from hoomd_mlx.campaign.contract import JobTask
-    from hoomd_mlx.campaign.execute import run_job
+    from hoomd_mlx.campaign.job.contract import JobTask
+    from hoomd_mlx.campaign.job.execute import run_job
     print("OUTCOME " + json.dumps(run_job(JobTask(**json.loads(sys.argv[1])))), flush=True)
     """
 )

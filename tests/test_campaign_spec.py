@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hoomd_mlx.campaign.contract import JobTask
-from hoomd_mlx.campaign.design import DesignSpace, job_id
-from hoomd_mlx.campaign.spec import load_spec
+from hoomd_mlx.campaign.config.design import DesignSpace, job_id
+from hoomd_mlx.campaign.config.spec import load_spec
+from hoomd_mlx.campaign.job.contract import JobTask
 from hoomd_mlx.errors import ConfigurationError
 
 CAMPAIGNS = Path(__file__).parent.parent / "campaigns"
@@ -101,14 +101,14 @@ def test_bad_specs_name_the_key(tmp_path, change, message):
 
 def test_job_task_pickles(tmp_path):
     spec = _spec(tmp_path, BASE)
-    from hoomd_mlx.campaign.runner import Campaign
+    from hoomd_mlx.campaign.driver.runner import Campaign
 
     campaign = Campaign(spec, tmp_path / "run")
     point = spec.design.sample()[0]
     task = campaign.task(job_id(point), point)
     assert pickle.loads(pickle.dumps(task)) == task
     assert isinstance(task, JobTask)
-    from hoomd_mlx.campaign.execute import run_job
+    from hoomd_mlx.campaign.job.execute import run_job
 
     assert pickle.loads(pickle.dumps(run_job)) is run_job
 
@@ -143,7 +143,7 @@ job_hours = 1.0
         ("resources", "workers = 2", "resources.threads_per_worker = 'two'; expected a whole number >= 1"),
         ("cluster", 'kind = "slurm"', "cluster.cores = '4'; expected a whole number >= 1"),
         ("surrogate", 'outputs = ["y"]', "surrogate.target = 'high'; expected a number"),
-        ("cloud", "job_hours = 1.0", "cloud.vms = 'two'; expected a int"),
+        ("cloud", "job_hours = 1.0", "cloud.vms = 'two'; expected a whole number >= 0"),
     ],
 )
 def test_a_wrong_type_in_any_table_names_the_key_and_what_is_expected(tmp_path, table, line, message):
@@ -193,7 +193,7 @@ def test_cluster_table_is_checked(tmp_path, text, message):
 
 def test_cluster_settings_make_the_worker_job_script(tmp_path):
     pytest.importorskip("dask_jobqueue")
-    from hoomd_mlx.campaign.batch import batch_cluster, job_name
+    from hoomd_mlx.campaign.backends.batch import batch_cluster, job_name
 
     spec = _spec(
         tmp_path,
@@ -213,15 +213,15 @@ def test_cluster_settings_make_the_worker_job_script(tmp_path):
     assert "#SBATCH --qos=high" in script
     assert "#SBATCH -t 00:10:00" in script
     assert (
-        "apptainer exec img.sif python -m hoomd_mlx.campaign.workerjob -m distributed.cli.dask_worker"
-        in script
+        "apptainer exec img.sif python -m hoomd_mlx.campaign.backends.workerjob "
+        "-m distributed.cli.dask_worker" in script
     )
     assert "--lifetime 510s --lifetime-stagger 30s" in script
 
 
 def test_job_stopper_pickles_and_a_task_round_trips_through_its_file(tmp_path):
-    from hoomd_mlx.campaign.contract import JobTask as ContractTask
-    from hoomd_mlx.campaign.execute import JobStopper
+    from hoomd_mlx.campaign.job.contract import JobTask as ContractTask
+    from hoomd_mlx.campaign.job.execute import JobStopper
 
     stopper = pickle.loads(pickle.dumps(JobStopper(grace=5.0)))
     assert stopper.grace == 5.0

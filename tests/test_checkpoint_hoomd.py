@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hoomd_mlx.campaign.checkpoint import PREEMPTED_EXIT_CODE, CheckpointPolicy, JobContext, Preempted
+from hoomd_mlx.campaign.job.checkpoint import PREEMPTED_EXIT_CODE, CheckpointPolicy, JobContext, Preempted
 
 pytestmark = pytest.mark.hoomd
 
@@ -145,7 +145,7 @@ def test_sigterm_checkpoints_within_the_grace_period(tmp_path):
     task_file = tmp_path / "task.json"
     task_file.write_text(json.dumps(task))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hoomd_mlx.campaign.jobmain", str(task_file)],
+        [sys.executable, "-m", "hoomd_mlx.campaign.job.main", str(task_file)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -199,7 +199,7 @@ def _start_job(tmp_path, function, params, checkpoint_steps=0):
     task_file = tmp_path / "task.json"
     task_file.write_text(json.dumps(task))
     return subprocess.Popen(
-        [sys.executable, "-m", "hoomd_mlx.campaign.jobmain", str(task_file)],
+        [sys.executable, "-m", "hoomd_mlx.campaign.job.main", str(task_file)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

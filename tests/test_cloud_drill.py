@@ -7,7 +7,7 @@ import sys
 import pytest
 from campaign_processes import kill_campaign, write_lj_campaign
 
-from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.driver.ledger import Ledger
 
 pytestmark = [pytest.mark.hoomd, pytest.mark.slow]
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hoomd_mlx.campaign.ledger import Ledger
+from hoomd_mlx.campaign.driver.ledger import Ledger
 from hoomd_mlx.cloud import data as cloud_data
 from hoomd_mlx.cloud.lifetime import (
     FAMILIES,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hoomd_mlx.campaign.checkpoint import CheckpointPolicy
-from hoomd_mlx.campaign.runner import Campaign
-from hoomd_mlx.campaign.spec import load_spec
+from hoomd_mlx.campaign.config.spec import load_spec
+from hoomd_mlx.campaign.driver.runner import Campaign
+from hoomd_mlx.campaign.job.checkpoint import CheckpointPolicy
 from hoomd_mlx.cloud.lifetime import SCISPOT_PUBLISHED, PreemptionModel
 from hoomd_mlx.cloud.plan import ModelCheckpoints, checkpoint_intervals
 from hoomd_mlx.cloud.servers import Scaling, load_prices, server_options
@@ -58,8 +58,8 @@ def test_cloud_table_is_validated(tmp_path):
     for bad, message in [
         ("job_hours = 4.0\nwhatever = 1", "unknown key cloud.whatever"),
         ("region = 'lab'", "cloud.job_hours is missing"),
-        ("job_hours = -1.0", "must be > 0"),
-        ("job_hours = '4 h'", r"cloud.job_hours = '4 h'; expected a float"),
+        ("job_hours = -1.0", r"cloud.job_hours = -1.0; expected a number > 0"),
+        ("job_hours = '4 h'", r"cloud.job_hours = '4 h'; expected a number > 0"),
         ("job_hours = 1.0\ncheckpoint = 'often'", "cloud.checkpoint = 'often'"),
         ("job_hours = 1.0\ncheckpoint = 'model'\ncheckpoint_cost = 0", "checkpoint_cost > 0"),
         ("runtime_hours = { one = 2.0 }", "cloud.runtime_hours"),
@@ -174,7 +174,7 @@ def test_checkpoint_interval_comes_from_the_model(tmp_path):
 def test_model_checkpoints_refit_from_the_ledger(tmp_path):
     import numpy as np
 
-    from hoomd_mlx.campaign.ledger import Ledger
+    from hoomd_mlx.campaign.driver.ledger import Ledger
 
     settings = CloudSettings.from_mapping(
         {"job_hours": 6.0, "prices": "prices.txt", "region": "lab", "checkpoint": "model"}, base=tmp_path

@@ -7,7 +7,9 @@ import time
 import pytest
 from distributed import Client, LocalCluster
 
-from hoomd_mlx.cloud.drill import DrillSettings, ProgressClock, WorkerWatch
+from hoomd_mlx.campaign.backends.watch import WorkerWatch
+from hoomd_mlx.campaign.driver.clock import ProgressClock
+from hoomd_mlx.cloud.drill import DrillSettings
 from hoomd_mlx.cloud.lifetime import PreemptionModel
 from hoomd_mlx.errors import ConfigurationError
 
@@ -67,7 +69,11 @@ def test_drill_kills_workers_at_model_ages_and_the_nanny_replaces_them(cluster):
         watch.stop()
     kills = [m for _, m in messages if m["event"] == "vm-preempted"]
     assert len(kills) >= 3
-    assert all(m["drill"] and m["age_hours"] <= 1.5 + 0.5 for m in kills)  # the cap, give or take a poll
+    # killed at the cap at the latest, or as soon as seen: a worker is seen once it registers with the
+    # scheduler (its process started earlier; under load that takes longer than the drill's ages)
+    for m in kills:
+        assert m["drill"]
+        assert m["age_hours"] <= max(1.5, m["seen_at_age_seconds"]) + 0.5
     assert len({m["worker"] for m in kills}) == len(kills)  # each a different worker: replacements
     assert _wait_for(lambda: len(client.scheduler_info()["workers"]) == 2, 30)  # the cluster recovers
 

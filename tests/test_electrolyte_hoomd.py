@@ -134,7 +134,7 @@ def test_slab_force_in_hoomd_matches_closed_form(charged_config):
 
 
 def _job(tmp_path, params, **settings):
-    from hoomd_mlx.campaign.checkpoint import JobContext
+    from hoomd_mlx.campaign.job.checkpoint import JobContext
 
     job = JobContext(params, tmp_path / "job")
     job.settings = settings
@@ -203,9 +203,9 @@ def test_campaign_jobs_return_charge_balanced_profiles(tmp_path):
     import tomllib
     from pathlib import Path
 
-    from hoomd_mlx.campaign.ledger import Ledger
-    from hoomd_mlx.campaign.runner import run_campaign
-    from hoomd_mlx.campaign.spec import spec_from_mapping
+    from hoomd_mlx.campaign.config.spec import spec_from_mapping
+    from hoomd_mlx.campaign.driver.ledger import Ledger
+    from hoomd_mlx.campaign.driver.runner import run_campaign
     from hoomd_mlx.electrolyte.system import AVOGADRO_NM3
 
     source = Path(__file__).parent.parent / "campaigns" / "nanoconfinement.toml"

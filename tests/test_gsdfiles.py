@@ -9,8 +9,8 @@ import gsd.hoomd
 import numpy as np
 import pytest
 
-from hoomd_mlx.campaign.checkpoint import JobContext
-from hoomd_mlx.campaign.gsdfiles import GSDVersionError, file_versions, read_gsd
+from hoomd_mlx.campaign.job.checkpoint import JobContext
+from hoomd_mlx.campaign.job.gsdfiles import GSDVersionError, file_versions, read_gsd
 
 
 def _write(path, step):

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hoomd_mlx.campaign.learning import predict_point
-from hoomd_mlx.campaign.ledger import Ledger
-from hoomd_mlx.campaign.report import write_report
-from hoomd_mlx.campaign.runner import run_campaign
-from hoomd_mlx.campaign.spec import spec_from_mapping
+from hoomd_mlx.campaign.config.spec import spec_from_mapping
+from hoomd_mlx.campaign.driver.learner import predict_point
+from hoomd_mlx.campaign.driver.ledger import Ledger
+from hoomd_mlx.campaign.driver.runner import run_campaign
+from hoomd_mlx.campaign.report.build import write_report
 
 HERE = Path(__file__).parent
 
@@ -77,7 +77,7 @@ def test_surrogate_steers_and_ends_the_campaign(tmp_path):
 
 def test_profile_outputs_flatten_and_split_back():
     """Vector results (profiles) are laid end to end for the surrogate and split back for the ledger."""
-    from hoomd_mlx.campaign.learning import flatten_outputs, output_widths, split_outputs
+    from hoomd_mlx.campaign.driver.learner import flatten_outputs, output_widths, split_outputs
 
     result = {"rho": [0.1, 0.5, 0.4], "rho_err": [0.01, 0.02, 0.03], "p": 2.0}
     outputs = ["rho", "p"]
@@ -89,7 +89,7 @@ def test_profile_outputs_flatten_and_split_back():
 
 
 def test_surrogate_settings_name_the_bad_key():
-    from hoomd_mlx.campaign.learning import SurrogateSettings
+    from hoomd_mlx.campaign.config.surrogate import SurrogateSettings
     from hoomd_mlx.errors import ConfigurationError
 
     good = {"outputs": ["rho"], "error_scale": 2.0, "stop_at_error_bars": True}
@@ -110,8 +110,9 @@ def test_learner_warns_when_the_target_is_above_the_noise_ceiling(tmp_path, capl
     """Noisy profiles with one-error-bar agreement: no surrogate reaches 0.9, and the learner says so."""
     import logging
 
-    from hoomd_mlx.campaign.design import job_id
-    from hoomd_mlx.campaign.learning import CampaignLearner, SurrogateSettings
+    from hoomd_mlx.campaign.config.design import job_id
+    from hoomd_mlx.campaign.config.surrogate import SurrogateSettings
+    from hoomd_mlx.campaign.driver.learner import CampaignLearner
 
     rng = np.random.default_rng(0)
     grid = np.linspace(0, 1, 12)
@@ -130,7 +131,7 @@ def test_learner_warns_when_the_target_is_above_the_noise_ceiling(tmp_path, capl
                 SurrogateSettings.from_mapping({**settings, "error_scale": scale}), ["x"], directory, ledger
             )
             caplog.clear()
-            with caplog.at_level(logging.WARNING, logger="hoomd_mlx.campaign.learning"):
+            with caplog.at_level(logging.WARNING, logger="hoomd_mlx.campaign.driver.learner"):
                 record = learner.observe()
         ceilings[scale] = record["ceiling"]
         warned = any("above what an exact surrogate reaches" in r.message for r in caplog.records)
@@ -141,7 +142,7 @@ def test_learner_warns_when_the_target_is_above_the_noise_ceiling(tmp_path, capl
 
 def test_kernel_surrogate_steers_and_ends_the_campaign(tmp_path):
     """``model = "kernel"``: the campaign switches, and the stds it stores are the calibrated ones."""
-    from hoomd_mlx.campaign.learning import latest_surrogate
+    from hoomd_mlx.campaign.driver.learner import latest_surrogate
 
     raw = {
         "campaign": {"name": "learning-kernel"},
@@ -196,9 +197,10 @@ def test_kernel_surrogate_steers_and_ends_the_campaign(tmp_path):
 
 def test_kernel_surrogate_predicts_channel_profiles_with_their_physics(tmp_path):
     """Cation/anion profiles over (Z, c, i): symmetric, non-negative, holding the state point's ions."""
-    from hoomd_mlx.campaign.design import job_id
-    from hoomd_mlx.campaign.learning import CampaignLearner, SurrogateSettings, latest_surrogate
-    from hoomd_mlx.coupling.channel import ChannelProfiles
+    from hoomd_mlx.campaign.config.design import job_id
+    from hoomd_mlx.campaign.config.surrogate import SurrogateSettings
+    from hoomd_mlx.campaign.driver.learner import CampaignLearner, latest_surrogate
+    from hoomd_mlx.electrolyte.channel import ChannelProfiles
 
     bins = 12
     rng = np.random.default_rng(1)
@@ -246,13 +248,13 @@ def test_kernel_surrogate_predicts_channel_profiles_with_their_physics(tmp_path)
         record = learner.observe()
         assert record is not None
         assert record["model"] == "kernel"
-        channel = learner.surrogate.channel
+        channel = learner.surrogate.structure
         assert channel is not None
         assert channel.bins == bins
         assert learner.predict_remaining() == len(points) - len(finished)
         predicted = ledger.jobs("predicted")
     model = latest_surrogate(tmp_path)[0]
-    assert model.channel is not None
+    assert model.structure is not None
     assert model.std_scale == pytest.approx(record["std_scale"])
     X = np.array([[j.params[k] for k in ("Z", "c", "i")] for j in predicted])
     mean, std = model.predict(X)
@@ -268,12 +270,12 @@ def test_kernel_surrogate_predicts_channel_profiles_with_their_physics(tmp_path)
 
 
 def test_surrogate_model_must_be_keras_or_kernel():
-    from hoomd_mlx.campaign.learning import SurrogateSettings
+    from hoomd_mlx.campaign.config.surrogate import SurrogateSettings
     from hoomd_mlx.errors import ConfigurationError
 
     assert SurrogateSettings.from_mapping({"outputs": ["f"]}).model == "keras"
     with pytest.raises(
-        ConfigurationError, match=r"surrogate\.model = 'gp'; expected one of \('keras', 'kernel'\)"
+        ConfigurationError, match=r"surrogate\.model = 'gp'; expected one of \['keras', 'kernel'\]"
     ):
         SurrogateSettings.from_mapping({"outputs": ["f"], "model": "gp"})
     with pytest.raises(ConfigurationError, match=r"surrogate\.members = 2 with model = 'kernel'"):

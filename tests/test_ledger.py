@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
-from hoomd_mlx.campaign.ledger import Ledger
-from hoomd_mlx.campaign.status import campaign_status, format_status
+from hoomd_mlx.campaign.driver.ledger import Ledger
+from hoomd_mlx.campaign.driver.status import campaign_status, format_status
 from hoomd_mlx.errors import ConfigurationError
 
 

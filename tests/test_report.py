@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hoomd_mlx.campaign.ledger import Ledger
-from hoomd_mlx.campaign.report import write_report
-from hoomd_mlx.campaign.report_results import result_columns
-from hoomd_mlx.campaign.spec import spec_from_mapping
+from hoomd_mlx.campaign.config.spec import spec_from_mapping
+from hoomd_mlx.campaign.driver.ledger import Ledger
+from hoomd_mlx.campaign.report.build import write_report
+from hoomd_mlx.campaign.report.results import result_columns
 from hoomd_mlx.errors import ConfigurationError
 
 POINTS = {"a1": (0.5, 1.0), "a2": (0.7, 1.0), "b1": (0.5, 1.5)}

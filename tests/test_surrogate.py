@@ -9,15 +9,14 @@ import pytest
 from scipy.interpolate import RBFInterpolator
 
 from hoomd_mlx.coupling import (
-    ChannelProfiles,
     KernelSurrogate,
     Surrogate,
     coverage,
     integrated_counts,
-    load_nanoconfinement_profiles,
     perfect_accuracy,
     within_error_bar_accuracy,
 )
+from hoomd_mlx.electrolyte import ChannelProfiles, load_nanoconfinement_profiles
 
 
 def test_within_error_bar_accuracy():
@@ -94,7 +93,7 @@ def test_ensemble_calibration(tmp_path, profiles, split, fitted):
 def kernel_fitted(profiles, split):
     train, _ = split
     channel = ChannelProfiles.from_grids(profiles.X[train, 0], profiles.z[train])
-    return KernelSurrogate(channel=channel).fit(profiles.X[train], profiles.Y[train], profiles.error[train])
+    return KernelSurrogate(structure=channel).fit(profiles.X[train], profiles.Y[train], profiles.error[train])
 
 
 def test_kernel_surrogate_beats_interpolation(profiles, split, kernel_fitted):
@@ -120,7 +119,7 @@ def test_kernel_surrogate_respects_the_channel_physics(profiles, split, kernel_f
     np.testing.assert_array_equal(halves, halves[:, :, ::-1])
     assert (mean >= 0).all()
     assert (std >= 0).all()
-    channel = kernel_fitted.channel
+    channel = kernel_fitted.structure
     counts = integrated_counts(mean, channel.bin_width(X))
     np.testing.assert_allclose(counts, channel.counts(X), rtol=1e-10)
 

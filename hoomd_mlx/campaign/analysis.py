@@ -3,35 +3,23 @@
 Each analysis reads the frames of the job's ``trajectory.gsd`` (the last
 ``frames`` of them, all if 0) and returns ``(arrays, summary)``: arrays saved
 to the job directory (``analysis.npz``, keys ``<kind>.<name>``), scalars merged
-into the job's result in the ledger. `CURVES` says which arrays of each analysis
-are its curve, for ``campaign report`` to plot one per state point.
+into the job's result in the ledger. The kinds, their settings and their curves are
+registered in `hoomd_mlx.campaign.config.analyses`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import freud
-import gsd.hoomd
 import numpy as np
 
-__all__ = ["CURVES", "Curve", "block_error", "density_profile", "msd", "rdf", "run_analyses", "unique_frames"]
+from hoomd_mlx.campaign.config.analyses import ANALYSES
+from hoomd_mlx.trajectory import block_error, unique_frames
 
-
-def unique_frames(path: Path) -> list:
-    """Frames of a trajectory in step order, one per step.
-
-    A job that resumed from a checkpoint appends again the frames written between
-    that checkpoint and the interruption; the later copy of a step wins.
-    """
-    by_step = {}
-    with gsd.hoomd.open(path, "r") as traj:
-        for frame in traj:
-            by_step[int(frame.configuration.step)] = frame
-    return [by_step[step] for step in sorted(by_step)]
+__all__ = ["density_profile", "msd", "rdf", "run_analyses"]
 
 
 def _frames(path: Path, count: int) -> list:
@@ -41,14 +29,6 @@ def _frames(path: Path, count: int) -> list:
 
 def _box(frame) -> freud.box.Box:
     return freud.box.Box.from_box(frame.configuration.box, dimensions=frame.configuration.dimensions)
-
-
-def block_error(samples: np.ndarray, blocks: int) -> np.ndarray:
-    """Standard error of the mean of ``samples`` (axis 0) from ``blocks`` block averages."""
-    blocks = max(2, min(blocks, samples.shape[0]))
-    usable = samples[: samples.shape[0] // blocks * blocks]
-    means = usable.reshape(blocks, -1, *samples.shape[1:]).mean(axis=1)
-    return means.std(axis=0, ddof=1) / np.sqrt(blocks)
 
 
 def rdf(path: Path, bins: int = 100, r_max: float = 3.0, frames: int = 0) -> tuple[dict, dict]:
@@ -102,49 +82,13 @@ def msd(path: Path, frames: int = 0) -> tuple[dict, dict]:
     return {"lag_steps": lag, "msd": values}, {"msd_last": float(values[-1])}
 
 
-_ANALYSES = {"rdf": rdf, "density_profile": density_profile, "msd": msd}
-
-
-@dataclass(frozen=True)
-class Curve:
-    """Which arrays of an analysis are its curve, and how to label it.
-
-    ``y`` (and ``error``, its error bar) is one curve, or one per row when 2-D (rows
-    named by the array ``rows``, e.g. the particle types of a density profile).
-    """
-
-    title: str
-    x: str
-    y: str
-    x_label: str
-    y_label: str
-    error: str | None = None
-    rows: str | None = None
-
-
-CURVES = {
-    "rdf": Curve("radial distribution function", "r", "g", "r [length]", "g(r)"),
-    "density_profile": Curve(
-        "number density profile",
-        "centers",
-        "density",
-        "position along the axis [length]",
-        "number density [1/length^3]",
-        error="error",
-        rows="types",
-    ),
-    "msd": Curve("mean squared displacement", "lag_steps", "msd", "lag [steps]", "MSD [length^2]"),
-}
-"""dict: For each analysis kind, its curve in ``analysis.npz`` (keys without the ``<kind>.`` prefix)."""
-
-
 def run_analyses(path: Path, analyses: tuple[Mapping[str, Any], ...]) -> tuple[dict[str, np.ndarray], dict]:
     """Run every analysis of a spec on ``path``; arrays prefixed by kind, summaries merged."""
     arrays: dict[str, np.ndarray] = {}
     summary: dict[str, Any] = {}
     for settings in analyses:
         options = {k: v for k, v in settings.items() if k != "kind"}
-        data, scalars = _ANALYSES[settings["kind"]](path, **options)
+        data, scalars = globals()[ANALYSES[settings["kind"]].function](path, **options)
         arrays.update({f"{settings['kind']}.{k}": v for k, v in data.items()})
         summary.update(scalars)
     return arrays, summary

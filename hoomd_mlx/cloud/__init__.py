@@ -9,5 +9,6 @@ Modules (imported directly; none imports `hoomd_mlx.campaign`, which uses them):
 * `servers` -- prices per machine type and the cheapest server for a job;
 * `simulate` -- a discrete-event simulator of a bag of jobs on preemptible VMs;
 * `settings`, `plan` -- the ``[cloud]`` table of a campaign spec and ``hoomd-mlx cloud plan``;
-* `drill` -- kills real Dask workers at model-drawn times (``campaign run --preempt``).
+* `drill` -- what a preemption drill is (``campaign run --preempt``; the killing is done by
+  `hoomd_mlx.campaign.backends.watch`); `vm` -- the ledger's event kinds about VMs.
 """

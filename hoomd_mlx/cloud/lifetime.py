@@ -40,12 +40,14 @@ from typing import Any
 
 import numpy as np
 
+from hoomd_mlx.cloud.vm import VmEvent
 from hoomd_mlx.errors import ConfigurationError, ModelFitError
 
 __all__ = [
     "FAMILIES",
     "SCISPOT_PUBLISHED",
     "PreemptionModel",
+    "VmEvent",
     "fit_lifetimes",
     "goodness_of_fit",
     "kaplan_meier",
@@ -62,11 +64,12 @@ SCISPOT_PUBLISHED = {"A": 0.41, "tau1": 0.95, "tau2": 0.77, "b": 24.5}
 SCISPOT_LONGEST = 24.83
 """float: Longest lifetime in the SciSpot data [h] (the cap of the published-parameter model)."""
 
-VM_DEATH_EVENTS = ("vm-preempted", "vm-lost")
-"""tuple[str, ...]: Ledger event kinds recording a VM's death at an observed age."""
 
-VM_CENSORED_EVENT = "vm-censored"
-"""str: Ledger event kind recording a VM still alive at an age (a right-censored lifetime)."""
+VM_DEATH_EVENTS = (VmEvent.PREEMPTED, VmEvent.LOST)
+"""tuple[VmEvent, ...]: Ledger event kinds recording a VM's death at an observed age."""
+
+VM_CENSORED_EVENT = VmEvent.CENSORED
+"""VmEvent: Ledger event kind recording a VM still alive at an age (a right-censored lifetime)."""
 
 
 def _exp(z: np.ndarray) -> np.ndarray:

@@ -24,92 +24,85 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from hoomd_mlx.errors import ConfigurationError, check_keys
+from hoomd_mlx.errors import ConfigurationError
+from hoomd_mlx.settings import Choice, Converter, Flag, Int, Number, Settings, Text, Texts, setting
 
 __all__ = ["CloudSettings"]
 
 CHECKPOINT_SOURCES = ("spec", "model")
 
 
-def _coerce(name: str, value: Any, kind: str) -> Any:
-    expected = {"float": (int, float), "int": (int,), "str": (str,), "bool": (bool,)}[kind]
-    if (isinstance(value, bool) and kind != "bool") or not isinstance(value, expected):
-        raise ConfigurationError(f"cloud.{name} = {value!r}; expected a {kind}")
-    return float(value) if kind == "float" else value
+class _Runtimes(Converter):
+    """``{ vCPUs = hours, ... }``: measured runtimes, each > 0."""
+
+    expects = "{ vCPUs = hours, ... } with whole vCPU counts and hours > 0"
+
+    def convert(self, value: Any) -> dict[int, float]:
+        if not isinstance(value, Mapping):
+            raise TypeError(value)
+        out = {}
+        for cores, hours in value.items():
+            out[Int(minimum=1).convert(int(cores))] = Number(minimum=0.0, above=True).convert(hours)
+        return out
+
+    def refused(self) -> list[Any]:
+        return [16.0, {"one": 2.0}, {"1": -1.0}]
 
 
 @dataclass(frozen=True)
-class CloudSettings:
+class CloudSettings(Settings):
     """The validated ``[cloud]`` table (times in seconds where named ``*_cost`` or ``boot``)."""
 
-    job_hours: float
-    reference_cores: int = 1
-    serial_fraction: float = 0.05
-    runtime_hours: Mapping[int, float] = field(default_factory=dict)
-    region: str = "us-central1"
-    machine_types: tuple[str, ...] = ()
-    memory_gb: float = 0.0
-    vms: int = 0
-    preemptible: bool = True
-    model: str = "scispot"
-    checkpoint: str = "spec"
-    checkpoint_cost: float = 60.0
-    restore_cost: float = 30.0
-    boot: float = 90.0
-    prices: str = ""
+    TABLE: ClassVar[str] = "cloud"
+    EXAMPLE: ClassVar[dict] = {"job_hours": 1.0}
+
+    job_hours: float = setting(0.0, Number(minimum=0.0, above=True))
+    reference_cores: int = setting(1, Int(minimum=1))
+    serial_fraction: float = setting(0.05, Number(minimum=0.0, maximum=1.0))
+    runtime_hours: Mapping[int, float] = field(default_factory=dict, metadata={"check": _Runtimes()})
+    region: str = setting("us-central1", Text())
+    machine_types: tuple[str, ...] = setting((), Texts())
+    memory_gb: float = setting(0.0, Number(minimum=0.0))
+    vms: int = setting(0, Int(minimum=0))
+    preemptible: bool = setting(True, Flag())
+    model: str = setting("scispot", Text())
+    checkpoint: str = setting("spec", Choice(CHECKPOINT_SOURCES))
+    checkpoint_cost: float = setting(60.0, Number(minimum=0.0))
+    restore_cost: float = setting(30.0, Number(minimum=0.0))
+    boot: float = setting(90.0, Number(minimum=0.0))
+    prices: str = setting("", Text(empty=True))
 
     @classmethod
-    def from_mapping(cls, table: Mapping[str, Any], base: Path | None = None) -> CloudSettings:
+    def from_mapping(
+        cls, table: Mapping[str, Any], base: Path | None = None, where: str | None = None
+    ) -> CloudSettings:
         """Validate, naming the key at fault; relative paths are taken from ``base`` (the spec's folder)."""
-        known = {f.name for f in fields(cls)}
-        check_keys(table, known, "cloud.")
-        if "job_hours" not in table and "runtime_hours" not in table:
+        if isinstance(table, Mapping) and "job_hours" not in table and "runtime_hours" not in table:
             raise ConfigurationError(
                 "cloud.job_hours is missing: give one job's runtime [h] on reference_cores vCPUs "
                 "(or cloud.runtime_hours = { 1 = ..., 4 = ... })"
             )
-        data = dict(table)
-        try:
-            measured = {int(k): float(v) for k, v in dict(data.get("runtime_hours", {})).items()}
-        except (TypeError, ValueError) as err:
-            raise ConfigurationError(
-                f"cloud.runtime_hours = {data['runtime_hours']!r}; expected {{ vCPUs = hours, ... }}"
-            ) from err
-        data["runtime_hours"] = measured
-        data.setdefault("job_hours", max(measured.values()) if measured else 0.0)
-        data["machine_types"] = tuple(str(m) for m in data.get("machine_types", ()))
-        for f in fields(cls):
-            if f.name in data and f.type in ("float", "int", "str", "bool"):
-                data[f.name] = _coerce(f.name, data[f.name], f.type)
+        settings = super().from_mapping(table, where)
+        changes: dict[str, Any] = {}
+        if "job_hours" not in table:
+            changes["job_hours"] = max(settings.runtime_hours.values())
         for name in ("model", "prices"):
-            value = str(data.get(name, ""))
+            value = getattr(settings, name)
             if base is not None and value and (value.endswith(".json") or name == "prices"):
                 path = Path(value)
-                data[name] = str(path if path.is_absolute() else (base / path).resolve())
-        settings = cls(**data)
-        settings._check()
+                changes[name] = str(path if path.is_absolute() else (base / path).resolve())
+        if changes:
+            settings = replace(settings, **changes)
         return settings
 
-    def _check(self) -> None:
-        if not self.job_hours > 0 or any(v <= 0 for v in self.runtime_hours.values()):
-            raise ConfigurationError(f"cloud.job_hours = {self.job_hours}; a job's runtime must be > 0 [h]")
-        if self.reference_cores < 1 or self.vms < 0:
-            raise ConfigurationError("cloud.reference_cores must be >= 1 and cloud.vms >= 0")
-        if not 0 <= self.serial_fraction <= 1:
-            raise ConfigurationError(f"cloud.serial_fraction = {self.serial_fraction}; expected a fraction")
-        if self.checkpoint not in CHECKPOINT_SOURCES:
-            raise ConfigurationError(
-                f"cloud.checkpoint = {self.checkpoint!r}; expected one of {CHECKPOINT_SOURCES}"
-            )
-        for name in ("checkpoint_cost", "restore_cost", "boot", "memory_gb"):
-            if getattr(self, name) < 0:
-                raise ConfigurationError(f"cloud.{name} must be >= 0")
+    def check(self, where: str) -> None:
+        """A model-made checkpoint interval needs the cost of a checkpoint."""
         if self.checkpoint == "model" and self.checkpoint_cost <= 0:
-            raise ConfigurationError("cloud.checkpoint = 'model' needs cloud.checkpoint_cost > 0 [s]")
+            raise ConfigurationError(f"{where}.checkpoint = 'model' needs {where}.checkpoint_cost > 0 [s]")
 
     @property
     def costs_hours(self) -> tuple[float, float, float]:

@@ -1,7 +1,7 @@
 """The ML side: TensorFlow models that plug into HOOMD and learn from simulations.
 
-The light parts (data loaders, metrics, the channel physics, `KernelSurrogate`, active-learning
-strategies) need only NumPy and SciPy and are imported here directly. The TensorFlow/Keras parts
+The light parts (metrics, `KernelSurrogate`, active-learning strategies) need only NumPy and
+SciPy and are imported here directly. The TensorFlow/Keras parts
 (`LennardJones`, `WCA`, `PairMLP`, `ForceMatching`, `Frame`, `Surrogate`, and the many-body
 potential `DescriptorPotential` with `LocalForceMatching`, `ReferenceFrame`, `frames_from_gsd` and the
 on-the-fly `OnTheFly`, `Trainer`, `WeightsFollower`) are imported on first use,
@@ -13,8 +13,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from hoomd_mlx.coupling.channel import ChannelProfiles
-from hoomd_mlx.coupling.data import load_nanoconfinement_profiles
 from hoomd_mlx.coupling.kernel import KernelSurrogate
 from hoomd_mlx.coupling.metrics import (
     coverage,
@@ -49,7 +47,6 @@ _KERAS_NAMES = {
 
 __all__ = [
     "WCA",
-    "ChannelProfiles",
     "DescriptorPotential",
     "ForceMatching",
     "Frame",
@@ -65,7 +62,6 @@ __all__ = [
     "coverage",
     "frames_from_gsd",
     "integrated_counts",
-    "load_nanoconfinement_profiles",
     "perfect_accuracy",
     "within_error_bar_accuracy",
 ]

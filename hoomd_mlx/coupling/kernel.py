@@ -8,32 +8,33 @@ from a jackknife ensemble, one member per fold, and is calibrated: the members' 
 scaled so that two standard deviations cover ``coverage_target`` of out-of-fold residuals,
 measured by a nested cross-validation that again never leaves the training set.
 
-With ``channel=ChannelProfiles(...)`` it learns the *shapes* of confined-ion profiles and
+With ``structure=ChannelProfiles(...)`` it learns the *shapes* of confined-ion profiles and
 returns profiles that are mirror-symmetric, non-negative and hold the ion counts of the
-state point (see `hoomd_mlx.coupling.channel`).
+state point (see `hoomd_mlx.electrolyte.channel`).
 
 NumPy and SciPy only.
 
 Example::
 
     channel = ChannelProfiles.from_grids(data.X[:, 0], data.z)
-    s = KernelSurrogate(channel=channel).fit(X, Y, error=E)
+    s = KernelSurrogate(structure=channel).fit(X, Y, error=E)
     mean, std = s.predict(X_new)      # std calibrated: mean +- 2 std covers ~95%
 """
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 
-from hoomd_mlx.coupling.channel import ChannelProfiles
 from hoomd_mlx.coupling.metrics import coverage, within_error_bar_accuracy
 
 __all__ = ["KernelSurrogate"]
@@ -44,13 +45,50 @@ TWO_SIGMA = 0.9545
 """float: Coverage of +-2 standard deviations of a normal distribution."""
 
 
+class OutputStructure(Protocol):
+    """What a surrogate's outputs are made of: it learns the ``shapes`` and answers ``profiles``."""
+
+    def shapes(self, Y: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Outputs ``Y`` at inputs ``X`` -> what the surrogate learns."""
+
+    def profiles(self, shapes: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """What the surrogate learned -> outputs at ``X``."""
+
+    def to_dict(self) -> dict:
+        """dict: JSON-able state (``type(self).from_dict`` rebuilds it)."""
+
+
+def _structure_state(structure: OutputStructure | None) -> dict | None:
+    if structure is None:
+        return None
+    kind = type(structure)
+    return {"type": f"{kind.__module__}:{kind.__qualname__}", "state": structure.to_dict()}
+
+
+# surrogates saved before the output structure was generic held the confined ions' profiles
+_CHANNEL_PROFILES = "hoomd_mlx.electrolyte.channel:ChannelProfiles"
+
+
+def _load_structure(state: dict) -> OutputStructure | None:
+    if state.get("channel"):
+        saved = {"type": _CHANNEL_PROFILES, "state": state["channel"]}
+    else:
+        saved = state.get("structure")
+    if not saved:
+        return None
+    module, _, name = saved["type"].partition(":")
+    return getattr(importlib.import_module(module), name).from_dict(saved["state"])
+
+
 class KernelSurrogate:
     """Design parameters -> outputs by interpolation, with a calibrated jackknife uncertainty.
 
     Args:
-        channel: Output physics of confined-ion profiles (symmetry, non-negativity, ion counts);
-            None for plain outputs.
-        nonnegative: Clip plain outputs at zero (with ``channel`` they always are).
+        structure: What the outputs are made of (an `OutputStructure`, e.g. the confined ions'
+            `hoomd_mlx.electrolyte.channel.ChannelProfiles`: symmetry, non-negativity, ion
+            counts): the surrogate learns its ``shapes`` and answers its ``profiles``; None for
+            plain outputs.
+        nonnegative: Clip plain outputs at zero (with ``structure`` it decides).
         kernels: Kernels to choose from (``RBFInterpolator`` names).
         weight_grid: Values tried for each input's weight (multiplying the standardised input;
             a large weight makes that input matter more, as a short GP length scale would).
@@ -62,7 +100,7 @@ class KernelSurrogate:
 
     def __init__(
         self,
-        channel: ChannelProfiles | None = None,
+        structure: OutputStructure | None = None,
         nonnegative: bool = False,
         kernels: Sequence[str] = ("cubic", "thin_plate_spline"),
         weight_grid: Sequence[float] = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0),
@@ -73,7 +111,7 @@ class KernelSurrogate:
     ) -> None:
         if folds < 3:
             raise ValueError(f"folds = {folds}: cross-validation and the ensemble need at least 3")
-        self.channel = channel
+        self.structure = structure
         self.config = {
             "nonnegative": bool(nonnegative),
             "kernels": list(kernels),
@@ -95,11 +133,11 @@ class KernelSurrogate:
     # -- the pieces -------------------------------------------------------------------------
 
     def _targets(self, X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-        return self.channel.shapes(Y, X) if self.channel is not None else Y
+        return self.structure.shapes(Y, X) if self.structure is not None else Y
 
     def _outputs(self, X: np.ndarray, T: np.ndarray) -> np.ndarray:
-        if self.channel is not None:
-            return self.channel.profiles(T, X)
+        if self.structure is not None:
+            return self.structure.profiles(T, X)
         return np.maximum(T, 0.0) if self.config["nonnegative"] else T
 
     def _interpolant(self, rows: np.ndarray, kernel: str, weights: np.ndarray):
@@ -269,7 +307,7 @@ class KernelSurrogate:
         path.mkdir(parents=True, exist_ok=True)
         state = {
             "config": self.config,
-            "channel": self.channel.to_dict() if self.channel is not None else None,
+            "structure": _structure_state(self.structure),
             "kernel": self.kernel,
             "weights": self.weights.tolist(),
             "std_scale": self.std_scale,
@@ -285,8 +323,7 @@ class KernelSurrogate:
         """A surrogate saved with `save` (rebuilt from its data with the saved choices: no search)."""
         path = Path(path)
         state = json.loads((path / "kernel_surrogate.json").read_text())
-        channel = ChannelProfiles.from_dict(state["channel"]) if state["channel"] else None
-        surrogate = cls(channel=channel, **state["config"])
+        surrogate = cls(structure=_load_structure(state), **state["config"])
         with np.load(path / "data.npz") as data:
             surrogate.X, surrogate.Y, surrogate.error = data["X"], data["Y"], data["error"]
         surrogate._T = surrogate._targets(surrogate.X, surrogate.Y)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hoomd_mlx.campaign.analysis import block_error, unique_frames
 from hoomd_mlx.electrolyte.system import ElectrolyteSetup
+from hoomd_mlx.trajectory import block_error, unique_frames
 
 __all__ = ["DensityProfiles", "channel_bins", "fraction_within", "group_bins", "ion_z_samples"]
 

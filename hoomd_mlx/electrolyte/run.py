@@ -1,7 +1,7 @@
 """One confined-electrolyte state point, start to finish, inside a job directory.
 
 `run_state_point` builds (or resumes) the simulation through a
-`hoomd_mlx.campaign.checkpoint.JobContext`, equilibrates, samples the ions every
+`hoomd_mlx.campaign.job.checkpoint.JobContext`, equilibrates, samples the ions every
 ``sample_every`` steps of production into the job's ``trajectory.gsd``, and turns
 the frames into density profiles: in the group's bins (``profiles.npz``,
 ``{p,n}_density_profile.dat``, ``profiles.png``) and in ``profile_bins`` equal bins
@@ -12,24 +12,63 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import fields
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
 from hoomd_mlx.electrolyte.profiles import DensityProfiles, channel_bins, group_bins, ion_z_samples
 from hoomd_mlx.electrolyte.simulation import RunSettings, add_forces, add_integrator, build_state, ion_filter
 from hoomd_mlx.electrolyte.system import Electrolyte
-from hoomd_mlx.errors import ConfigurationError
+from hoomd_mlx.settings import Choice, Int, Number, Optional, Settings, setting
 
-__all__ = ["ELECTROLYTE_KEYS", "run_state_point"]
+__all__ = ["ELECTROLYTE_KEYS", "ElectrolyteJobSettings", "run_state_point"]
 
 logger = logging.getLogger(__name__)
 
 ELECTROLYTE_KEYS = ("box_xy", "mesh", "bjerrum", "slab_factor", "walls")
 """Keys of ``[job.settings]`` passed to `Electrolyte` (the rest are run settings)."""
 
+POINT_KEYS = ("Z", "c", "d", "a", "p", "n", "i")
 RUN_KEYS = tuple(f.name for f in fields(RunSettings))
+
+
+@dataclass(frozen=True)
+class ElectrolyteJobSettings(Settings):
+    """``[job.settings]`` of an electrolyte campaign: fixed state-point values, the system, the run.
+
+    Any design value (``Z``, ``c``, ``d``, ``a``, ``p``, ``n``, ``i``) may be fixed here; the
+    system keys are `ELECTROLYTE_KEYS`; the run keys are `RunSettings`'s (checked by it).
+    Declared as the job function's settings (``run.settings``), so a spec is checked when it loads.
+    """
+
+    TABLE: ClassVar[str] = "job.settings"
+    EXTRA_KEYS: ClassVar[tuple[str, ...]] = RUN_KEYS
+
+    Z: float | None = setting(None, Optional(Number(minimum=0.0, above=True)))
+    c: float | None = setting(None, Optional(Number(minimum=0.0, above=True)))
+    d: float | None = setting(None, Optional(Number(minimum=0.0, above=True)))
+    a: float | None = setting(None, Optional(Number(minimum=0.0, above=True)))
+    p: int | None = setting(None, Optional(Int(minimum=1)))
+    n: int | None = setting(None, Optional(Int(maximum=-1)))
+    i: float | None = setting(None, Optional(Number(maximum=0.0)))
+    box_xy: float | None = setting(None, Optional(Number(minimum=0.0, above=True)))
+    mesh: int | None = setting(None, Optional(Int(minimum=0)))
+    bjerrum: float | None = setting(None, Optional(Number(minimum=0.0, above=True)))
+    slab_factor: float | None = setting(None, Optional(Number(minimum=1.0, above=True)))
+    walls: str | None = setting(None, Optional(Choice(("sheet", "mesh"))))
+    profile_bins: int = setting(50, Int(minimum=2))
+
+    @classmethod
+    def from_mapping(cls, table: Any, where: str | None = None) -> ElectrolyteJobSettings:
+        """Validate the electrolyte's keys here and the run keys by `RunSettings`."""
+        settings = super().from_mapping(table, where)
+        RunSettings.from_mapping({k: v for k, v in table.items() if k in RUN_KEYS}, where or cls.TABLE)
+        return settings
+
+    def given(self, keys: tuple[str, ...]) -> dict:
+        """dict: The values of ``keys`` that the table gave."""
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
 def run_state_point(params: dict, job: Any, profile_bins: int = 50) -> dict:
@@ -49,20 +88,12 @@ def run_state_point(params: dict, job: Any, profile_bins: int = 50) -> dict:
     """
     import hoomd
 
-    settings = dict(job.settings)
-    known = {*RUN_KEYS, *ELECTROLYTE_KEYS, "Z", "c", "d", "a", "p", "n", "i", "profile_bins"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown job.settings {unknown} for the electrolyte; expected some of {sorted(known)}"
-        )
-    profile_bins = int(settings.get("profile_bins", profile_bins))
-    point = {k: settings[k] for k in ("Z", "c", "d", "a", "p", "n", "i") if k in settings}
-    point.update(params)
-    electrolyte = Electrolyte.from_params(
-        point, **{k: settings[k] for k in ELECTROLYTE_KEYS if k in settings}
-    )
-    run = RunSettings.from_mapping(settings)
+    table = dict(job.settings)
+    settings = ElectrolyteJobSettings.from_mapping({"profile_bins": profile_bins, **table})
+    profile_bins = settings.profile_bins
+    point = {**settings.given(POINT_KEYS), **params}
+    electrolyte = Electrolyte.from_params(point, **settings.given(ELECTROLYTE_KEYS))
+    run = RunSettings.from_mapping({k: v for k, v in table.items() if k in RUN_KEYS})
     setup = electrolyte.setup()
     logger.info("state point %s: %s", point, setup.summary())
 

@@ -13,19 +13,20 @@ r"""HOOMD-blue pieces of the confined-electrolyte simulation.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
 from hoomd_mlx.electrolyte.system import WCA_CUT, ElectrolyteSetup
 from hoomd_mlx.errors import ConfigurationError
+from hoomd_mlx.settings import Choice, Int, Number, Settings, setting
 
 __all__ = ["RunSettings", "add_forces", "add_integrator", "build_state", "ion_filter"]
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class RunSettings(Settings):
     """How one state point is simulated (reduced units: length sigma, energy kT, mass 1).
 
     Attributes:
@@ -49,41 +50,32 @@ class RunSettings:
         seed: Random seed for placement and velocities.
     """
 
-    dt: float = 0.005
-    equilibration_steps: int = 2000
-    production_steps: int = 20000
-    sample_every: int = 100
-    blocks: int = 10
-    thermostat: str = "nose-hoover"
-    tau: float = 0.1
-    r_cut: float = 5.0
-    grid_spacing: float = 1.2
-    grid: str = "even"
-    order: int = 5
-    slab: str = "tensorflow"
-    seed: int = 1
+    TABLE: ClassVar[str] = "job.settings"
+
+    dt: float = setting(0.005, Number(minimum=0.0, above=True))
+    equilibration_steps: int = setting(2000, Int(minimum=0))
+    production_steps: int = setting(20000, Int(minimum=1))
+    sample_every: int = setting(100, Int(minimum=1))
+    blocks: int = setting(10, Int(minimum=1))
+    thermostat: str = setting("nose-hoover", Choice(("nose-hoover", "bussi")))
+    tau: float = setting(0.1, Number(minimum=0.0, above=True))
+    r_cut: float = setting(5.0, Number(minimum=0.0, above=True))
+    grid_spacing: float = setting(1.2, Number(minimum=0.0, above=True))
+    grid: str = setting("even", Choice(("even", "power-of-two")))
+    order: int = setting(5, Int(minimum=1, maximum=7))
+    slab: str = setting("tensorflow", Choice(("tensorflow", "none")))
+    seed: int = setting(1, Int(minimum=0))
 
     def __post_init__(self) -> None:
-        if self.thermostat not in ("nose-hoover", "bussi"):
-            raise ConfigurationError(f"thermostat = {self.thermostat!r}; expected 'nose-hoover' or 'bussi'")
-        if self.grid not in ("even", "power-of-two"):
-            raise ConfigurationError(f"grid = {self.grid!r}; expected 'even' or 'power-of-two'")
-        if self.slab not in ("tensorflow", "none"):
-            raise ConfigurationError(f"slab = {self.slab!r}; expected 'tensorflow' or 'none'")
-        for name in ("dt", "tau", "r_cut", "grid_spacing"):
-            if not getattr(self, name) > 0:
-                raise ConfigurationError(f"{name} must be positive, got {getattr(self, name)!r}")
+        self.check("job.settings")
+
+    def check(self, where: str) -> None:
+        """At least one sample per block of the production run."""
         if self.production_steps < self.sample_every * self.blocks:
             raise ConfigurationError(
-                f"production_steps = {self.production_steps} gives fewer than one sample per block "
-                f"(sample_every = {self.sample_every}, blocks = {self.blocks}); run longer"
+                f"{where}.production_steps = {self.production_steps} gives fewer than one sample per block "
+                f"({where}.sample_every = {self.sample_every}, {where}.blocks = {self.blocks}); run longer"
             )
-
-    @classmethod
-    def from_mapping(cls, table: dict) -> RunSettings:
-        """Build from ``[job.settings]``, ignoring keys that are not run settings."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in table.items() if k in names})
 
     def as_dict(self) -> dict:
         """The settings as a plain dict."""

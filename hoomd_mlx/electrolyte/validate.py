@@ -34,7 +34,7 @@ def reproduce(
         steps needed for our error bars to match the reference's, runtime), and our
         profiles in the first reference's bins.
     """
-    from hoomd_mlx.campaign.checkpoint import JobContext
+    from hoomd_mlx.campaign.job.checkpoint import JobContext
     from hoomd_mlx.electrolyte.run import run_state_point
 
     point = {k: references[0].params[k] for k in ("Z", "c", "d", "a", "p", "n", "i")}

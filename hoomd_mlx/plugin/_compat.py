@@ -76,8 +76,8 @@ def local_count(simulation: Any) -> int:
     return int(simulation.state._cpp_sys_def.getParticleData().getN())
 
 
-_COMMS: dict[tuple[int, int], Any] = {}
-"""(partitions, partition) -> the communicator made for it (made once per process)."""
+_COMM_ATTRIBUTE = "_hoomd_mlx_comm"
+"""The attribute of HOOMD's communicator holding our duplicate of its MPI communicator."""
 
 
 def mpi_comm(simulation: Any) -> Any:
@@ -92,7 +92,7 @@ def mpi_comm(simulation: Any) -> Any:
     communicator = simulation.device.communicator
     world = MPI.COMM_WORLD
     partitions, partition = int(communicator.num_partitions), int(communicator.partition)
-    comm = _COMMS.get((partitions, partition))
+    comm = getattr(communicator, _COMM_ATTRIBUTE, None)  # one per HOOMD communicator, made once
     if comm is None:
         if partitions > 1:  # HOOMD's partitions are consecutive blocks of COMM_WORLD's ranks
             size = world.Get_size() // partitions
@@ -100,7 +100,7 @@ def mpi_comm(simulation: Any) -> Any:
             comm = world.Create_group(group)  # collective over this partition only
         else:
             comm = world.Dup()  # our collectives apart from HOOMD's
-        _COMMS[(partitions, partition)] = comm
+        setattr(communicator, _COMM_ATTRIBUTE, comm)
     if comm.Get_size() != int(communicator.num_ranks) or comm.Get_rank() != int(communicator.rank):
         from hoomd_mlx.errors import ConfigurationError
 
@@ -183,8 +183,8 @@ class _Widening:
         self.requests: dict[object, dict[tuple[str, str], float]] = {}
 
 
-_WIDENINGS: dict[int, _Widening] = {}
-"""id(nlist) -> what our forces asked of it (lists are not hashable by value)."""
+_WIDENING_ATTRIBUTE = "_hoomd_mlx_widening"
+"""The attribute of a neighbor list holding what our forces asked of it (it lives and dies with the list)."""
 
 
 def _apply(nlist: Any, widening: _Widening) -> None:
@@ -201,7 +201,10 @@ def widen_nlist_cutoff(nlist: Any, cutoffs: dict[tuple[str, str], float], owner:
     Several forces may share one list: each one's request is kept, and
     `release_nlist_cutoff` gives back only what no other force still asks for.
     """
-    widening = _WIDENINGS.setdefault(id(nlist), _Widening())
+    widening = getattr(nlist, _WIDENING_ATTRIBUTE, None)
+    if widening is None:
+        widening = _Widening()
+        setattr(nlist, _WIDENING_ATTRIBUTE, widening)
     for pair, current in nlist_cutoffs(nlist, cutoffs).items():
         widening.original.setdefault(pair, 0.0 if current is None else current)
     widening.requests[owner] = dict(cutoffs)
@@ -210,13 +213,13 @@ def widen_nlist_cutoff(nlist: Any, cutoffs: dict[tuple[str, str], float], owner:
 
 def release_nlist_cutoff(nlist: Any, owner: object) -> None:
     """Withdraw ``owner``'s request: the list's cutoffs return to the largest still asked for."""
-    widening = _WIDENINGS.get(id(nlist))
+    widening = getattr(nlist, _WIDENING_ATTRIBUTE, None)
     if widening is None:
         return
     widening.requests.pop(owner, None)
     _apply(nlist, widening)
     if not widening.requests:
-        del _WIDENINGS[id(nlist)]
+        delattr(nlist, _WIDENING_ATTRIBUTE)
 
 
 def releaser(nlist: Any, owner: object, detach: Callable[[], None]) -> Callable:

@@ -44,10 +44,11 @@ from hoomd_mlx.plugin.contract import (
 )
 from hoomd_mlx.plugin.kernels import TYPE_COLUMN, box_array
 from hoomd_mlx.plugin.pairs import NeighborPairs, bucket_capacity
-from hoomd_mlx.plugin.ranks import RankSum, TagTable, all_ranks, any_rank, send_ghost_rows_home
+from hoomd_mlx.plugin.ranks import RankSum, TagTable, send_ghost_rows_home
 from hoomd_mlx.plugin.split import LocalSplit, PairSplit
 from hoomd_mlx.plugin.step import CompiledStep, make_step
 from hoomd_mlx.plugin.table import NeighborTable
+from hoomd_mlx.ranks import Ranks
 
 __all__ = ["ForceEngine", "HostArrays", "StepStats"]
 
@@ -282,7 +283,7 @@ class ForceEngine:
         self._last_timestep = timestep
         stale = key != self._nlist_key
         if self._general is not None and self._general.exchange:  # the ghost-charge gather is collective
-            stale = any_rank(self.comm, stale)
+            stale = Ranks(self.comm).any(stale)
         if not stale:
             return
         started = time.perf_counter()
@@ -333,7 +334,7 @@ class ForceEngine:
             virial = view(out.virial)
             want_virial = _compat.virial_requested(virial)
             if self.decomposed and self.kind == "local":  # every rank sends the same columns home
-                want_virial = any_rank(self.comm, want_virial)
+                want_virial = Ranks(self.comm).any(want_virial)
             n_local = virial.shape[0]
             seen = particles.position_with_ghost if self.decomposed else particles.position
             postype = full_rows(view(seen), 4)
@@ -355,7 +356,7 @@ class ForceEngine:
             else:
                 ok = self.split.evaluate(postype, types, n_local, box, records, virial, want_virial)
             if self.decomposed:  # stop every rank, not one while the others wait for it
-                ok = all_ranks(self.comm, ok)
+                ok = Ranks(self.comm).all(ok)
             if not ok:
                 empty = np.zeros((0, 6))
                 self._raise_non_finite(
@@ -513,7 +514,7 @@ class _General:
             virial_view = arrays.view(out.virial)
             want_virial = _compat.virial_requested(virial_view)
             if self.exchange:  # every rank sends the same columns of its ghost rows
-                want_virial = any_rank(engine.comm, want_virial)
+                want_virial = Ranks(engine.comm).any(want_virial)
             box = engine._box_of(state.box, lambda values: tf.constant(values, tf.float64))
             n_local = virial_view.shape[0]
             if engine.decomposed:
@@ -535,7 +536,7 @@ class _General:
             engine.stats.model_seconds += time.perf_counter() - start
             del args, postype  # views of HOOMD memory must not outlive the block
             if engine.decomposed:  # stop every rank, not one while the others wait for it
-                ok = all_ranks(engine.comm, ok)
+                ok = Ranks(engine.comm).all(ok)
             if not ok:
                 tags = particles.tag_with_ghost if engine.decomposed and engine.ghosts else particles.tag
                 engine._raise_non_finite(

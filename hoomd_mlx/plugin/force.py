@@ -414,9 +414,9 @@ class TensorFlowForce(hoomd.md.force.Custom):
         """
         halves = self._engine.stats.pair_halves
         if self._comm is not None:
-            from hoomd_mlx.plugin.ranks import reduce_sum
+            from hoomd_mlx.ranks import Ranks
 
-            halves = reduce_sum(self._comm, halves)
+            halves = Ranks(self._comm).sum(halves)
         return round(halves / 2)
 
     @log(requires_run=True)

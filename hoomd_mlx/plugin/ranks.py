@@ -13,7 +13,8 @@ and the ghosts HOOMD gives it. Three things cross ranks here:
 * `TagTable`: per-particle values HOOMD does not send with ghosts (charges,
   unless another force asks for them), looked up by global tag.
 
-Every function here is collective: every rank of the communicator must call it,
+The plain collectives (any, all, sum over ranks) are `hoomd_mlx.ranks.Ranks`. Every function
+here is collective: every rank of the communicator must call it,
 in the same order. The force's step is the same graph on every rank, which keeps
 that order.
 """
@@ -28,32 +29,7 @@ import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RankSum", "TagTable", "all_ranks", "any_rank", "reduce_sum", "send_ghost_rows_home"]
-
-
-def reduce_sum(comm: Any, value: float) -> float:
-    """float: ``value`` summed over the ranks of ``comm`` (collective)."""
-    from mpi4py import MPI
-
-    return float(comm.allreduce(float(value), op=MPI.SUM))
-
-
-def _flag(comm: Any, flag: bool, op_name: str) -> bool:
-    from mpi4py import MPI
-
-    out = np.zeros(1, dtype=np.int32)
-    comm.Allreduce(np.array([int(bool(flag))], dtype=np.int32), out, op=getattr(MPI, op_name))
-    return bool(out[0])
-
-
-def any_rank(comm: Any, flag: bool) -> bool:
-    """bool: Whether ``flag`` is True on any rank (collective)."""
-    return _flag(comm, flag, "LOR")
-
-
-def all_ranks(comm: Any, flag: bool) -> bool:
-    """bool: Whether ``flag`` is True on every rank (collective)."""
-    return _flag(comm, flag, "LAND")
+__all__ = ["RankSum", "TagTable", "send_ghost_rows_home"]
 
 
 class RankSum:

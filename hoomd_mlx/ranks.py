@@ -1,0 +1,63 @@
+"""The MPI ranks of one process group, and how they agree: one set of collective helpers.
+
+`Ranks` wraps an ``mpi4py`` communicator (or none: one rank, every method the identity,
+nothing imports MPI). The force (`hoomd_mlx.plugin`) uses it to agree on rebuilds and on
+whether a step succeeded; a campaign job (`hoomd_mlx.campaign.job.ranks`) to let rank 0 do
+the file I/O and to make every decision that ends or shapes a run the same on all ranks.
+Every method other than the properties is collective when ``size > 1``: all ranks call it,
+in the same order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Ranks"]
+
+
+class Ranks:
+    """The ranks of a communicator (a single rank without one).
+
+    Args:
+        comm: An ``mpi4py`` communicator; None for one rank.
+    """
+
+    def __init__(self, comm: Any = None) -> None:
+        self._comm = comm
+        self.rank = 0 if comm is None else int(comm.Get_rank())
+        self.size = 1 if comm is None else int(comm.Get_size())
+
+    @property
+    def is_root(self) -> bool:
+        """bool: Whether this is rank 0."""
+        return self.rank == 0
+
+    def _reduce(self, value: Any, op: str) -> Any:
+        if self._comm is None:
+            return value
+        from mpi4py import MPI
+
+        return self._comm.allreduce(value, op=getattr(MPI, op))
+
+    def any(self, flag: bool) -> bool:
+        """bool: Whether ``flag`` is true on any rank (logical OR over the ranks)."""
+        return bool(self._reduce(bool(flag), "LOR"))
+
+    def all(self, flag: bool) -> bool:
+        """bool: Whether ``flag`` is true on every rank (logical AND over the ranks)."""
+        return bool(self._reduce(bool(flag), "LAND"))
+
+    def sum(self, value: float) -> float:
+        """float: ``value`` summed over the ranks."""
+        return float(self._reduce(float(value), "SUM"))
+
+    def from_root(self, value: Any) -> Any:
+        """Rank 0's ``value``, on every rank (a broadcast; other ranks' values are ignored)."""
+        if self._comm is None:
+            return value
+        return self._comm.bcast(value, root=0)
+
+    def barrier(self) -> None:
+        """Wait until every rank has reached this call."""
+        if self._comm is not None:
+            self._comm.Barrier()
