@@ -32,24 +32,32 @@ class Ranks:
         """bool: Whether this is rank 0."""
         return self.rank == 0
 
-    def _reduce(self, value: Any, op: str) -> Any:
+    def _flag(self, flag: bool, op: str) -> bool:
+        """A logical reduction through a buffer (no pickling: the force calls it every step)."""
         if self._comm is None:
-            return value
+            return bool(flag)
+        import numpy as np
         from mpi4py import MPI
 
-        return self._comm.allreduce(value, op=getattr(MPI, op))
+        out = np.zeros(1, dtype=np.int32)
+        self._comm.Allreduce(np.array([int(bool(flag))], dtype=np.int32), out, op=getattr(MPI, op))
+        return bool(out[0])
 
     def any(self, flag: bool) -> bool:
         """bool: Whether ``flag`` is true on any rank (logical OR over the ranks)."""
-        return bool(self._reduce(bool(flag), "LOR"))
+        return self._flag(flag, "LOR")
 
     def all(self, flag: bool) -> bool:
         """bool: Whether ``flag`` is true on every rank (logical AND over the ranks)."""
-        return bool(self._reduce(bool(flag), "LAND"))
+        return self._flag(flag, "LAND")
 
     def sum(self, value: float) -> float:
         """float: ``value`` summed over the ranks."""
-        return float(self._reduce(float(value), "SUM"))
+        if self._comm is None:
+            return float(value)
+        from mpi4py import MPI
+
+        return float(self._comm.allreduce(float(value), op=MPI.SUM))
 
     def from_root(self, value: Any) -> Any:
         """Rank 0's ``value``, on every rank (a broadcast; other ranks' values are ignored)."""

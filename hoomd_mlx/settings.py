@@ -327,6 +327,8 @@ def setting(default: Any = MISSING, check: Converter | None = None, **kwargs: An
     """A dataclass field of a `Settings` class: its default and its converter."""
     if isinstance(default, list | dict | set):
         raise TypeError("give a tuple (or a default_factory) for a mutable default")
+    if "default_factory" in kwargs:
+        return field(metadata={"check": check}, **kwargs)
     return field(default=default, metadata={"check": check}, **kwargs)
 
 

@@ -24,7 +24,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,7 +63,7 @@ class CloudSettings(Settings):
     job_hours: float = setting(0.0, Number(minimum=0.0, above=True))
     reference_cores: int = setting(1, Int(minimum=1))
     serial_fraction: float = setting(0.05, Number(minimum=0.0, maximum=1.0))
-    runtime_hours: Mapping[int, float] = field(default_factory=dict, metadata={"check": _Runtimes()})
+    runtime_hours: Mapping[int, float] = setting(check=_Runtimes(), default_factory=dict)
     region: str = setting("us-central1", Text())
     machine_types: tuple[str, ...] = setting((), Texts())
     memory_gb: float = setting(0.0, Number(minimum=0.0))

@@ -187,6 +187,7 @@ class ForceEngine:
         self.arrays = arrays if arrays is not None else HostArrays()
         self.decomposed = decomposed
         self.comm = comm
+        self.ranks = Ranks(comm)  # the per-step flags every rank agrees on
         self.ghosts = ghosts
         n_types = len(type_names)
         table = np.zeros((n_types, n_types))
@@ -283,7 +284,7 @@ class ForceEngine:
         self._last_timestep = timestep
         stale = key != self._nlist_key
         if self._general is not None and self._general.exchange:  # the ghost-charge gather is collective
-            stale = Ranks(self.comm).any(stale)
+            stale = self.ranks.any(stale)
         if not stale:
             return
         started = time.perf_counter()
@@ -334,7 +335,7 @@ class ForceEngine:
             virial = view(out.virial)
             want_virial = _compat.virial_requested(virial)
             if self.decomposed and self.kind == "local":  # every rank sends the same columns home
-                want_virial = Ranks(self.comm).any(want_virial)
+                want_virial = self.ranks.any(want_virial)
             n_local = virial.shape[0]
             seen = particles.position_with_ghost if self.decomposed else particles.position
             postype = full_rows(view(seen), 4)
@@ -356,7 +357,7 @@ class ForceEngine:
             else:
                 ok = self.split.evaluate(postype, types, n_local, box, records, virial, want_virial)
             if self.decomposed:  # stop every rank, not one while the others wait for it
-                ok = Ranks(self.comm).all(ok)
+                ok = self.ranks.all(ok)
             if not ok:
                 empty = np.zeros((0, 6))
                 self._raise_non_finite(
@@ -514,7 +515,7 @@ class _General:
             virial_view = arrays.view(out.virial)
             want_virial = _compat.virial_requested(virial_view)
             if self.exchange:  # every rank sends the same columns of its ghost rows
-                want_virial = Ranks(engine.comm).any(want_virial)
+                want_virial = engine.ranks.any(want_virial)
             box = engine._box_of(state.box, lambda values: tf.constant(values, tf.float64))
             n_local = virial_view.shape[0]
             if engine.decomposed:
@@ -536,7 +537,7 @@ class _General:
             engine.stats.model_seconds += time.perf_counter() - start
             del args, postype  # views of HOOMD memory must not outlive the block
             if engine.decomposed:  # stop every rank, not one while the others wait for it
-                ok = Ranks(engine.comm).all(ok)
+                ok = engine.ranks.all(ok)
             if not ok:
                 tags = particles.tag_with_ghost if engine.decomposed and engine.ghosts else particles.tag
                 engine._raise_non_finite(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hoomd_mlx.errors import ConfigurationError
+from hoomd_mlx.settings import Converter
 
-__all__ = ["LAUNCHERS", "check_launcher", "launcher_command"]
+__all__ = ["LAUNCHERS", "Launcher", "check_launcher", "launcher_command"]
 
 LAUNCHERS = {
     "mpirun": ("mpirun", "-n", "{ranks}", "--bind-to", "none"),
@@ -25,27 +25,41 @@ Where ``MpiDefault=none``, set ``SLURM_MPI_TYPE=pmix`` in the workers' environme
 """
 
 
+class Launcher(Converter):
+    """``resources.launcher``: a name in `LAUNCHERS`, or a command template with ``{ranks}``."""
+
+    expects = (
+        f"{' or '.join(repr(k) for k in LAUNCHERS)}, or a command as a list of strings with '{{ranks}}' "
+        "where the rank count goes, e.g. ['mpirun', '--oversubscribe', '-n', '{ranks}']"
+    )
+
+    def convert(self, value: Any) -> str | tuple[str, ...]:
+        """The name, or the template as a tuple (see `Converter.convert`)."""
+        if isinstance(value, str) and value in LAUNCHERS:
+            return value
+        if (
+            not isinstance(value, str)
+            and isinstance(value, Sequence)
+            and value
+            and all(isinstance(x, str) and x for x in value)
+            and any("{ranks}" in x for x in value)
+        ):
+            return tuple(value)
+        raise ValueError(value)
+
+    def refused(self) -> list[Any]:
+        """Values to refuse (see `Converter.refused`)."""
+        return [3, "mpiexec-nowhere", ["mpirun", "-n", "4"]]
+
+
 def check_launcher(launcher: Any) -> tuple[str, ...]:
     """The command template of ``launcher`` (a name in `LAUNCHERS` or a list of strings).
 
     Raises:
         ConfigurationError: Naming the value and what is expected.
     """
-    if isinstance(launcher, str):
-        if launcher in LAUNCHERS:
-            return LAUNCHERS[launcher]
-    elif (
-        isinstance(launcher, Sequence)
-        and launcher
-        and all(isinstance(x, str) and x for x in launcher)
-        and any("{ranks}" in x for x in launcher)
-    ):
-        return tuple(launcher)
-    raise ConfigurationError(
-        f"resources.launcher = {launcher!r}; expected {' or '.join(repr(k) for k in LAUNCHERS)}, or a "
-        "command as a list of strings with '{ranks}' where the rank count goes, e.g. "
-        "['mpirun', '--oversubscribe', '-n', '{ranks}']"
-    )
+    value = Launcher()("resources.launcher", launcher)
+    return LAUNCHERS[value] if isinstance(value, str) else value
 
 
 def launcher_command(launcher: Any, ranks: int) -> tuple[str, ...]:

@@ -55,7 +55,7 @@ from hoomd_mlx.campaign.config.analyses import analysis_settings
 from hoomd_mlx.campaign.config.cluster import ClusterSettings
 from hoomd_mlx.campaign.config.design import DesignSpace
 from hoomd_mlx.campaign.config.functions import resolve_function
-from hoomd_mlx.campaign.config.launchers import LAUNCHERS, check_launcher
+from hoomd_mlx.campaign.config.launchers import Launcher
 from hoomd_mlx.campaign.config.surrogate import SurrogateSettings
 from hoomd_mlx.cloud.settings import CloudSettings
 from hoomd_mlx.errors import ConfigurationError
@@ -75,25 +75,6 @@ from hoomd_mlx.settings import (
 __all__ = ["CampaignSpec", "CampaignTable", "JobSpec", "ReportSettings", "Resources", "load_spec"]
 
 _TOP = {"campaign", "design", "job", "analysis", "resources", "cluster", "surrogate", "cloud", "report"}
-
-
-class _Launcher(Converter):
-    """A launcher name or a command template with ``{ranks}`` (`hoomd_mlx.campaign.job.launcher`)."""
-
-    expects = (
-        f"{' or '.join(repr(k) for k in LAUNCHERS)}, or a command as a list of strings with '{{ranks}}' "
-        "where the rank count goes, e.g. ['mpirun', '--oversubscribe', '-n', '{ranks}']"
-    )
-
-    def convert(self, value: Any) -> str | tuple[str, ...]:
-        try:
-            check_launcher(value)
-        except ConfigurationError as err:
-            raise ValueError(str(err)) from err
-        return value if isinstance(value, str) else tuple(value)
-
-    def refused(self) -> list[Any]:
-        return [3, "mpiexec-nowhere", ["mpirun", "-n", "4"]]
 
 
 class _Function(Converter):
@@ -150,7 +131,7 @@ class JobSpec(Settings):
     EXAMPLE: ClassVar[dict] = {"function": "lj_fluid:run"}
 
     function: str = setting(check=_Function())
-    settings: Mapping[str, Any] = field(default_factory=dict, metadata={"check": _AnyTable()})
+    settings: Mapping[str, Any] = setting(check=_AnyTable(), default_factory=dict)
     isolation: str = setting("subprocess", Choice(("subprocess", "inline")))
 
 
@@ -170,7 +151,7 @@ class Resources(Settings):
     checkpoint_steps: int = setting(0, Int(minimum=0))
     checkpoint_seconds: float = setting(60.0, Number(minimum=0.0))
     ranks: int = setting(1, Int(minimum=1))
-    launcher: str | tuple[str, ...] = setting("mpirun", _Launcher())
+    launcher: str | tuple[str, ...] = setting("mpirun", Launcher())
 
 
 @dataclass(frozen=True)

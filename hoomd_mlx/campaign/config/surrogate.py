@@ -22,7 +22,8 @@ The ``[surrogate]`` table of a spec::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hoomd_mlx.coupling.active import STRATEGIES
@@ -43,8 +44,8 @@ class SurrogateSettings(Settings):
 
     outputs: tuple[str, ...] = setting(check=Texts(nonempty=True))
     model: str = setting("keras", Choice(MODELS))
-    errors: dict[str, str] = field(
-        default_factory=dict, metadata={"check": Table(expects="a table (output = 'error column')")}
+    errors: Mapping[str, str] = setting(
+        check=Table(expects="a table (output = 'error column')"), default_factory=dict
     )
     tolerance: float = setting(0.05, Number(minimum=0.0))
     absolute_tolerance: float = setting(0.0, Number(minimum=0.0))
