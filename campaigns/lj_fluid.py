@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from hoomd_mlx.settings import Choice, Int, Settings, setting
+from hoomd_mlx.settings import Choice, Int, Number, Settings, setting
 
 
 @dataclass(frozen=True)
@@ -26,18 +26,19 @@ class LJFluidSettings(Settings):
     frame_every: int = setting(200, Int(minimum=1))
     production_frames: int = setting(10, Int(minimum=1))
     force: str = setting("native", Choice(("native", "tensorflow")))
+    sigma: float = setting(1.0, Number(minimum=0.0, above=True))  # the LJ diameter (a changed potential)
 
 
-def _force(hoomd, kind: str):
+def _force(hoomd, kind: str, sigma: float = 1.0):
     nlist = hoomd.md.nlist.Cell(buffer=0.4)
     if kind == "tensorflow":
         from hoomd_mlx import TensorFlowForce
         from hoomd_mlx.coupling import LennardJones
 
-        model = LennardJones({("A", "A"): {"epsilon": 1.0, "sigma": 1.0}}, ["A"])
-        return TensorFlowForce(model, nlist=nlist, r_cut=2.5)
-    lj = hoomd.md.pair.LJ(nlist=nlist, default_r_cut=2.5)
-    lj.params[("A", "A")] = {"epsilon": 1.0, "sigma": 1.0}
+        model = LennardJones({("A", "A"): {"epsilon": 1.0, "sigma": sigma}}, ["A"])
+        return TensorFlowForce(model, nlist=nlist, r_cut=2.5 * sigma)
+    lj = hoomd.md.pair.LJ(nlist=nlist, default_r_cut=2.5 * sigma)
+    lj.params[("A", "A")] = {"epsilon": 1.0, "sigma": sigma}
     return lj
 
 
@@ -59,7 +60,7 @@ def run(params: dict, job) -> dict:
     thermostat = hoomd.md.methods.thermostats.Bussi(kT=kT)
     method = hoomd.md.methods.ConstantVolume(filter=hoomd.filter.All(), thermostat=thermostat)
     sim.operations.integrator = hoomd.md.Integrator(
-        dt=0.005, forces=[_force(hoomd, settings["force"])], methods=[method]
+        dt=0.005, forces=[_force(hoomd, settings["force"], settings["sigma"])], methods=[method]
     )
     thermo = hoomd.md.compute.ThermodynamicQuantities(filter=hoomd.filter.All())
     sim.operations.computes.append(thermo)

@@ -66,6 +66,30 @@ def _campaign_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_check(args: argparse.Namespace) -> int:
+    from hoomd_mlx.campaign.driver.check import check_campaign, format_check
+    from hoomd_mlx.errors import ConfigurationError
+
+    settings = {}
+    for item in args.set or ():
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigurationError(f"--set takes KEY=VALUE pairs (job settings), got {item!r}")
+        settings[name] = value
+    result = check_campaign(
+        args.dir,
+        spec=args.spec,
+        job=args.job,
+        settings=settings,
+        points=args.points,
+        sigma=args.sigma,
+        workers=args.workers,
+        announce=print,
+    )
+    print(json.dumps(result, indent=2) if args.json else format_check(result))
+    return 0 if result["passed"] else 1
+
+
 def _campaign_export(args: argparse.Namespace) -> int:
     from hoomd_mlx.campaign.driver.ledger import Ledger
 
@@ -212,6 +236,18 @@ def _add_campaign(sub: argparse._SubParsersAction) -> None:
     report = verbs.add_parser("report", help="report.md with PNG plots, and report.html, in DIR/report/")
     report.add_argument("dir", help="campaign directory")
     report.set_defaults(func=_campaign_report)
+    check = verbs.add_parser(
+        "check", help="run changed job code where the surrogate is confident; exit 1 if outside its band"
+    )
+    check.add_argument("dir", help="campaign directory (with a surrogate)")
+    check.add_argument("--job", help="the changed job function, module:function (default: the spec's)")
+    check.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="job settings to change (TOML values)")
+    check.add_argument("--spec", help="the campaign's spec (default: the path its ledger recorded)")
+    check.add_argument("--points", type=int, default=4, help="design points to run (default 4)")
+    check.add_argument("--sigma", type=float, default=2.0, help="agreement: rms z at most this (default 2)")
+    check.add_argument("--workers", type=int, help="workers (default: at most the spec's)")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(func=_campaign_check)
     export = verbs.add_parser("export", help="results to CSV or Parquet (by suffix)")
     export.add_argument("dir", help="campaign directory")
     export.add_argument("output", help="results.csv or results.parquet")

@@ -35,6 +35,7 @@ from typing import Protocol
 import numpy as np
 from scipy.interpolate import RBFInterpolator
 
+from hoomd_mlx.coupling.completion import PointCalibration
 from hoomd_mlx.coupling.metrics import coverage, within_error_bar_accuracy
 
 __all__ = ["KernelSurrogate"]
@@ -127,6 +128,7 @@ class KernelSurrogate:
         self.std_scale = 1.0
         self.cv_accuracy = float("nan")
         self.cv_coverage: dict[str, float] = {}
+        self.point_calibration: PointCalibration | None = None
         self._full = None
         self._members: list = []
 
@@ -229,6 +231,13 @@ class KernelSurrogate:
             "1_sigma": coverage(0, self.std_scale * spread, residual, 1.0),
             "2_sigma": coverage(0, self.std_scale * spread, residual, 2.0),
         }
+        # the whole point's band against its tolerance (the error bars it was fitted with),
+        # calibrated out of fold too (`hoomd_mlx.coupling.completion`)
+        self.point_calibration = None
+        if np.all(self.error > 0):
+            self.point_calibration = PointCalibration.fit(
+                np.zeros_like(residual), self.std_scale * spread, residual, self.error
+            )
 
     def _build(self, folds: list[np.ndarray]) -> None:
         rows = np.arange(len(self.X))
@@ -313,6 +322,7 @@ class KernelSurrogate:
             "std_scale": self.std_scale,
             "cv_accuracy": self.cv_accuracy,
             "cv_coverage": self.cv_coverage,
+            "point_calibration": self.point_calibration.to_dict() if self.point_calibration else None,
         }
         (path / "kernel_surrogate.json").write_text(json.dumps(state))
         np.savez(path / "data.npz", X=self.X, Y=self.Y, error=self.error)
@@ -330,5 +340,10 @@ class KernelSurrogate:
         surrogate.kernel, surrogate.weights = state["kernel"], np.asarray(state["weights"])
         surrogate.std_scale, surrogate.cv_accuracy = state["std_scale"], state["cv_accuracy"]
         surrogate.cv_coverage = state["cv_coverage"]
-        surrogate._build(surrogate._folds(len(surrogate.X)))
+        folds = surrogate._folds(len(surrogate.X))
+        surrogate._build(folds)
+        if "point_calibration" not in state:  # saved before it existed: the same folds give it again
+            surrogate._calibrate(folds)
+        elif state["point_calibration"]:
+            surrogate.point_calibration = PointCalibration(**state["point_calibration"])
         return surrogate

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from hoomd_mlx.coupling.completion import PointCalibration
 from hoomd_mlx.coupling.metrics import coverage, perfect_accuracy, within_error_bar_accuracy
 
 # the metrics are re-exported from hoomd_mlx.coupling.metrics
@@ -176,6 +177,7 @@ class Surrogate:
         }
         self.model: keras.Model | None = None
         self.std_scale = 1.0  # the calibration: predicted std = std_scale * the members' spread
+        self.point_calibration: PointCalibration | None = None  # whole points against a tolerance
         self._compiled: tuple | None = None  # (model, its compiled call) for fast predictions
         self.X = self.Y = self.error = None
 
@@ -264,12 +266,15 @@ class Surrogate:
         every = self.members_predict(X)
         return every.mean(0), self.std_scale * every.std(0)
 
-    def calibrate(self, X: np.ndarray, Y: np.ndarray, target: float = 0.9545) -> dict[str, float]:
+    def calibrate(
+        self, X: np.ndarray, Y: np.ndarray, target: float = 0.9545, tolerance: np.ndarray | None = None
+    ) -> dict[str, float]:
         """Scale the ensemble's spread so that ``mean +- 2 std`` covers ``target`` of held-out (X, Y).
 
         Deep ensembles are usually over-confident: their members agree more than their error
         warrants. Use samples the surrogate was not trained on. Returns the coverage of
-        +-1 and +-2 std before (``*_raw``) and after, on (X, Y) itself.
+        +-1 and +-2 std before (``*_raw``) and after, on (X, Y) itself. With ``tolerance``
+        (Y's shape, > 0), also the point calibration of `hoomd_mlx.coupling.completion`.
         """
         every = self.members_predict(X)
         mean, spread = every.mean(0), every.std(0)
@@ -280,6 +285,8 @@ class Surrogate:
         wanted = float(np.clip((target - covered_exactly) / max(share, 1e-12), 0.0, 1.0))
         ratio = np.abs(residual[~exact]) / spread[~exact]
         self.std_scale = float(np.quantile(ratio, wanted) / 2.0) if ratio.size else 1.0
+        if tolerance is not None:
+            self.point_calibration = PointCalibration.fit(mean, self.std_scale * spread, Y, tolerance, target)
         return {
             "std_scale": self.std_scale,
             "coverage_1_sigma_raw": coverage(mean, spread, Y, 1.0),
@@ -298,7 +305,8 @@ class Surrogate:
         path.mkdir(parents=True, exist_ok=True)
         self.model.save(path / "model.keras")
         (path / "surrogate.json").write_text(json.dumps(self.config))
-        (path / "calibration.json").write_text(json.dumps({"std_scale": self.std_scale}))
+        point = self.point_calibration.to_dict() if self.point_calibration else None
+        (path / "calibration.json").write_text(json.dumps({"std_scale": self.std_scale, "point": point}))
         np.savez(path / "data.npz", X=self.X, Y=self.Y, error=self.error)
         return path
 
@@ -309,7 +317,10 @@ class Surrogate:
         surrogate = cls(**json.loads((path / "surrogate.json").read_text()))
         surrogate.model = keras.saving.load_model(path / "model.keras")
         if (path / "calibration.json").exists():
-            surrogate.std_scale = float(json.loads((path / "calibration.json").read_text())["std_scale"])
+            calibration = json.loads((path / "calibration.json").read_text())
+            surrogate.std_scale = float(calibration["std_scale"])
+            if calibration.get("point"):
+                surrogate.point_calibration = PointCalibration(**calibration["point"])
         with np.load(path / "data.npz") as data:
             surrogate.X, surrogate.Y, surrogate.error = data["X"], data["Y"], data["error"]
         return surrogate

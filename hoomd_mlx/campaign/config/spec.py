@@ -161,12 +161,17 @@ class ReportSettings(Settings):
     TABLE: ClassVar[str] = "report"
     results: tuple[str, ...] | None = setting(None, Optional(Texts()))
     bookkeeping: tuple[str, ...] | None = setting(None, Optional(Texts()))
+    # the two design parameters of the surrogate's completion map (default: the first two)
+    completion_map: tuple[str, ...] | None = setting(None, Optional(Texts(nonempty=True)))
 
     def as_dict(self) -> dict[str, tuple[str, ...]]:
         """dict: The keys given (as the ledger records them)."""
-        return {
-            k: v for k, v in (("results", self.results), ("bookkeeping", self.bookkeeping)) if v is not None
-        }
+        given = (
+            ("results", self.results),
+            ("bookkeeping", self.bookkeeping),
+            ("completion_map", self.completion_map),
+        )
+        return {k: v for k, v in given if v is not None}
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,17 @@ def load_spec(path: str | Path) -> CampaignSpec:
     return spec_from_mapping(raw, source=path)
 
 
+def _check_completion_map(spec: CampaignSpec) -> None:
+    chosen = spec.report.get("completion_map")
+    if chosen is None:
+        return
+    names = [p.name for p in spec.design.parameters] or sorted({k for p in spec.design.points for k in p})
+    if len(chosen) != 2 or len(set(chosen)) != 2 or not set(chosen) <= set(names):
+        raise ConfigurationError(
+            f"report.completion_map = {list(chosen)}; expected two different design parameters of {names}"
+        )
+
+
 def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> CampaignSpec:
     """Validate an already-parsed spec: every table, and the job's settings by the job's own class."""
     check_keys(raw, _TOP, "")
@@ -265,6 +281,7 @@ def spec_from_mapping(raw: Mapping[str, Any], source: Path | None = None) -> Cam
         report=ReportSettings.from_mapping(_table(raw, "report")).as_dict(),
         source=source,
     )
+    _check_completion_map(spec)
     function = resolve_function(spec.job.function, spec.search_path)  # fail now, not on a worker
     declared = job_settings_class(function)
     if declared is not None:

@@ -14,6 +14,9 @@ The ``[surrogate]`` table of a spec::
     stop_at_error_bars = false   # stop each fit once it is within the error bars (noisy outputs)
     retrain_every = 4            # new results between retrains
     target = 0.95                # validation within-error-bar accuracy that ends the simulations
+    completion = 0.9             # optional: ... and only once this share of the design space is
+                                 # known (the calibrated 2-sigma band within the tolerance there;
+                                 # hoomd_mlx.coupling.completion), in (0, 1]
     strategy = "disagreement"    # disagreement | random | space_filling: which pending jobs run next
     members = 5                  # ensemble members (kernel: cross-validation folds, >= 3)
     epochs = 2000                # keras only
@@ -26,11 +29,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from hoomd_mlx.coupling.active import STRATEGIES
 from hoomd_mlx.errors import ConfigurationError
-from hoomd_mlx.settings import Choice, Flag, Int, Number, Settings, Table, Texts, setting
+from hoomd_mlx.settings import Choice, Flag, Int, Number, Optional, Settings, Table, Texts, setting
 
-__all__ = ["MODELS", "SurrogateSettings"]
+__all__ = ["MODELS", "SurrogateSettings", "error_bars"]
 
 MODELS = ("keras", "kernel")
 
@@ -53,6 +58,7 @@ class SurrogateSettings(Settings):
     stop_at_error_bars: bool = setting(False, Flag())
     retrain_every: int = setting(4, Int(minimum=1))
     target: float = setting(0.95, Number(minimum=0.0, maximum=1.0, above=True))
+    completion: float | None = setting(None, Optional(Number(minimum=0.0, maximum=1.0, above=True)))
     strategy: str = setting("disagreement", Choice(tuple(sorted(STRATEGIES))))
     members: int = setting(5, Int(minimum=2))
     epochs: int = setting(2000, Int(minimum=1))
@@ -64,9 +70,20 @@ class SurrogateSettings(Settings):
         return super().from_mapping(table, where)
 
     def check(self, where: str) -> None:
-        """The kernel surrogate's members are its cross-validation folds: at least 3."""
+        """Kernel folds >= 3; a completion needs a tolerance to measure the bands against."""
+        if self.completion is not None and not (self.errors or self.tolerance or self.absolute_tolerance):
+            raise ConfigurationError(
+                f"{where}.completion = {self.completion} needs a tolerance to judge the bands against: "
+                f"give {where}.errors (the results' error bars), {where}.tolerance or "
+                f"{where}.absolute_tolerance > 0"
+            )
         if self.model == "kernel" and self.members < 3:
             raise ConfigurationError(
                 f"{where}.members = {self.members} with model = 'kernel'; expected >= 3 "
                 "(the kernel surrogate's members are its cross-validation folds)"
             )
+
+
+def error_bars(settings: SurrogateSettings, values: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """The error bars the surrogate trains and is judged with: the results' own, floored by the tolerances."""
+    return np.maximum(errors, np.maximum(settings.tolerance * np.abs(values), settings.absolute_tolerance))

@@ -34,10 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from hoomd_mlx.campaign.config.surrogate import SurrogateSettings
+from hoomd_mlx.campaign.config.surrogate import SurrogateSettings, error_bars
 from hoomd_mlx.campaign.driver.ledger import Ledger
+from hoomd_mlx.campaign.driver.space import POINTS, DesignRange, completion, known
 from hoomd_mlx.campaign.workloads import workload_for
 from hoomd_mlx.coupling.active import STRATEGIES
+from hoomd_mlx.coupling.completion import point_error
 from hoomd_mlx.errors import ConfigurationError
 
 __all__ = [
@@ -55,11 +57,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MIN_VALIDATION = 3  # finished validation jobs needed before the surrogate may end the simulations
-
-
-def error_bars(settings: SurrogateSettings, values: np.ndarray, errors: np.ndarray) -> np.ndarray:
-    """The error bars the surrogate trains and is judged with: the results' own, floored by the tolerances."""
-    return np.maximum(errors, np.maximum(settings.tolerance * np.abs(values), settings.absolute_tolerance))
 
 
 def output_widths(result: Mapping[str, Any], outputs: Sequence[str]) -> list[int]:
@@ -128,6 +125,9 @@ class CampaignLearner:
         self._fit_size = 0
         self._warned = False
         self.widths: list[int] | None = ledger.meta("surrogate_output_widths")
+        design = ledger.meta("design")
+        self.space = DesignRange(design, self.parameters) if design else None
+        self.completion: float | None = versions[-1].get("completion") if versions else None
         for entry in versions[-2:]:
             reached = entry["accuracy"] >= settings.target and entry["validation"] >= MIN_VALIDATION
             self._streak = self._streak + 1 if reached else 0
@@ -145,8 +145,9 @@ class CampaignLearner:
 
     @property
     def switched(self) -> bool:
-        """bool: Two successive retrains reached the target: simulations can stop."""
-        return self._streak >= 2
+        """bool: Two retrains in a row reached the target (and the completion, if set): stop simulating."""
+        wanted = self.settings.completion
+        return self._streak >= 2 and (wanted is None or (self.completion or 0.0) >= wanted)
 
     def _arrays(self, jobs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Inputs, outputs, floored error bars and the results' own error bars (their noise)."""
@@ -231,7 +232,7 @@ class CampaignLearner:
         else:
             # the ensemble's spread, scaled so that +-2 std covers ~95% of the held-out jobs: the stds
             # stored with predicted points and the disagreement strategy use the calibrated value
-            calibration = self.surrogate.calibrate(Xv, Yv)
+            calibration = self.surrogate.calibrate(Xv, Yv, tolerance=Ev if np.all(Ev > 0) else None)
         coverage_validation = coverage(mean_v, self.surrogate.predict(Xv)[1], Yv, 2.0)
         ceiling = perfect_accuracy(Ev, noise)
         if ceiling < s.target and not self._warned:
@@ -243,6 +244,7 @@ class CampaignLearner:
                 s.target,
                 ceiling,
             )
+        space = self._completion(train, Xv, Yv, Ev)
         self.version += 1
         path = self.surrogate.save(self.directory / "surrogates" / f"v{self.version}")
         # a switch needs a validation set worth the name
@@ -259,6 +261,7 @@ class CampaignLearner:
             "coverage_2_sigma_raw": calibration["coverage_2_sigma_raw"],
             "coverage_2_sigma_validation": coverage_validation,
             "model": s.model,
+            **space,
             "path": str(path.relative_to(self.directory)),
             "seconds": time.monotonic() - start,
         }
@@ -270,6 +273,26 @@ class CampaignLearner:
             accuracy,
             ceiling,
         )
+        return record
+
+    def _completion(self, train, Xv: np.ndarray, Yv: np.ndarray, Ev: np.ndarray) -> dict:
+        """The design space's completion, and how the validation jobs declared known fared."""
+        calibration = getattr(self.surrogate, "point_calibration", None)
+        if calibration is None or self.space is None:
+            self.completion = None
+            return {}
+        X, _, _, noise = self._arrays(train)
+        share = completion(self.surrogate, self.settings, self.space, X, noise)
+        self.completion = share.share if share is not None else None
+        record = {"point_scale": calibration.scale}
+        if share is not None:
+            record.update(completion=share.share, completion_error=share.error, completion_points=POINTS)
+            declared = known(self.surrogate, self.settings, Xv, X, noise)
+            meets = point_error(self.surrogate.predict(Xv)[0], Yv, Ev) <= 1.0
+            record.update(
+                validation_known=int(declared.sum()), validation_known_met=int((declared & meets).sum())
+            )
+            logger.info("design space known: %.3f +- %.3f", share.share, share.error)
         return record
 
     def order(self, pending: Sequence[str], params: Mapping[str, Mapping[str, Any]], count: int) -> list[str]:
@@ -291,7 +314,10 @@ class CampaignLearner:
         if not pending or self.surrogate is None:
             return 0
         X = np.array([[float(j.params[p]) for p in self.parameters] for j in pending])
+        start = time.monotonic()
         mean, std = self.surrogate.predict(X)
+        seconds = time.monotonic() - start  # priced as the surrogate's answers (campaign status, report)
+        self.ledger.set_meta("prediction_seconds", (self.ledger.meta("prediction_seconds") or 0.0) + seconds)
         with self.ledger.transaction():
             outputs = self.settings.outputs
             for job, m, sd in zip(pending, mean, std, strict=True):

@@ -311,6 +311,11 @@ class Ledger:
         preemptions, failures = row.fetchone()
         return {"preemptions": int(preemptions), "job_failures": int(failures)}
 
+    def runtimes(self, state: str = "done") -> list[float]:
+        """list[float]: Runtimes [s] of the jobs in ``state`` that recorded one."""
+        rows = self._db.execute("SELECT runtime FROM jobs WHERE state=? AND runtime IS NOT NULL", (state,))
+        return [float(r[0]) for r in rows]
+
     def workers(self) -> list[dict]:
         """list[dict]: The batch jobs of the campaign's workers (SLURM job id, state, cause), oldest first."""
         return [dict(r) for r in self._db.execute("SELECT * FROM workers ORDER BY first_seen, slurm_job")]

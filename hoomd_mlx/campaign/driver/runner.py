@@ -26,6 +26,7 @@ from hoomd_mlx.campaign.config.spec import CampaignSpec
 from hoomd_mlx.campaign.driver.ledger import Ledger
 from hoomd_mlx.campaign.driver.plugins import DriverPlugin, LearnerPlugin, SlurmWatchPlugin, WorkerWatchPlugin
 from hoomd_mlx.campaign.driver.session import Driver
+from hoomd_mlx.campaign.driver.space import design_record
 from hoomd_mlx.campaign.events import EVENT_TOPIC
 from hoomd_mlx.campaign.job.contract import JobTask
 from hoomd_mlx.campaign.job.execute import JobStopper
@@ -65,8 +66,13 @@ class Campaign:
         self.ledger.set_meta("name", self.spec.name)
         self.ledger.set_meta("parameters", sorted({k for p in points for k in p}))
         self.ledger.set_meta("report", {k: list(v) for k, v in self.spec.report.items()})
+        self.ledger.set_meta("design", design_record(self.spec.design))
+        res = self.spec.resources
+        self.ledger.set_meta("cores_per_job", res.ranks * res.threads_per_worker)
+        self.ledger.set_meta("cloud", asdict(self.spec.cloud) if self.spec.cloud is not None else None)
         if self.spec.surrogate is not None:
             self.ledger.set_meta("surrogate_outputs", list(self.spec.surrogate.outputs))
+            self.ledger.set_meta("surrogate_settings", asdict(self.spec.surrogate))
         return self.ledger.add_jobs({job_id(p): p for p in points})
 
     def task(self, job: str, params: dict) -> JobTask:

@@ -16,6 +16,7 @@ from hoomd_mlx.campaign.driver.status import campaign_status
 from hoomd_mlx.campaign.report.document import Block, Figure, Heading, Paragraph, Table, to_html, to_markdown
 from hoomd_mlx.campaign.report.profiles import plot_profiles
 from hoomd_mlx.campaign.report.results import job_table, plot_analysis_curves, plot_results, result_columns
+from hoomd_mlx.campaign.report.surrogate import cost_blocks, plot_completion, plot_completion_map
 
 __all__ = ["write_report"]
 
@@ -126,12 +127,29 @@ def write_report(directory: str | Path) -> Path:
         timing = _plot_timings(plt, every, output)
         versions = ledger.surrogate_versions()
         curve = _plot_learning_curve(plt, versions, output)
+        wanted = (ledger.meta("surrogate_settings") or {}).get("completion")
+        completion = plot_completion(plt, versions, wanted, output)
+    completion_map, map_caption = plot_completion_map(plt, directory, output) if versions else (None, "")
     results = plot_results(plt, jobs, columns, output)
     analyses = plot_analysis_curves(plt, jobs, columns, directory, output)
     profiles = plot_profiles(plt, jobs, directory, output)
-    blocks = _summary(status, jobs) + _savings(jobs, versions)
+    blocks = _summary(status, jobs) + _savings(jobs, versions) + cost_blocks(status.get("costs"))
     if curve:
         blocks.append(Figure(curve, "learning curve"))
+    if completion:
+        blocks.append(
+            Figure(
+                completion,
+                "completion",
+                "The share of the design space where the surrogate's calibrated two-sigma band is within the "
+                "tolerance, at every retrain (± its sampling error over 8 scrambled Sobol samples of 256 "
+                "points).",
+            )
+        )
+    if completion_map:
+        blocks.append(Figure(completion_map, "completion map", map_caption))
+    elif map_caption:
+        blocks.append(Paragraph(map_caption))
     if profiles:
         blocks.append(
             Figure(
