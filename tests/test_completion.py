@@ -199,19 +199,19 @@ def test_cost_per_answer_on_demand_and_preemptible():
     from hoomd_mlx.cloud.settings import CloudSettings
 
     on_demand = CloudSettings(job_hours=1.0, preemptible=False, machine_types=("n1-standard-4",))
-    costs = answer_costs([3600.0] * 10, predicted=30, surrogate_seconds=36.0, settings=on_demand)
+    costs = answer_costs(10, 36000.0, predicted=30, surrogate_seconds=36.0, settings=on_demand)
     assert costs.machine == "n1-standard-4"
     assert costs.overhead == 1.0
     assert costs.core_hour_price == pytest.approx(0.19 / 4)
     assert costs.simulated_cost == pytest.approx(10 * 0.19 / 4)
     assert costs.per_surrogate_answer == pytest.approx(0.01 * 0.19 / 4 / 30)
     assert costs.saved == pytest.approx(30 * 0.19 / 4 - 0.01 * 0.19 / 4)
-    cheap = answer_costs([3600.0] * 10, predicted=0, surrogate_seconds=0.0)
+    cheap = answer_costs(10, 36000.0, predicted=0, surrogate_seconds=0.0)
     assert cheap.preemptible
     assert cheap.overhead > 1.0
     assert cheap.core_hour_price < costs.core_hour_price
     with pytest.raises(ConfigurationError, match="no machine type in region 'us-central1' matches"):
-        answer_costs([1.0], 0, 0.0, CloudSettings(job_hours=1.0, machine_types=("n9-imaginary",)))
+        answer_costs(1, 1.0, 0, 0.0, CloudSettings(job_hours=1.0, machine_types=("n9-imaginary",)))
 
 
 # -- a changed job against the surrogate ------------------------------------------------------

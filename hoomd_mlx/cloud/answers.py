@@ -15,7 +15,6 @@ Cost, not parallel speedup, is the first metric once answers can come from a tra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from hoomd_mlx.cloud.settings import CloudSettings
@@ -86,7 +85,8 @@ def _machine(settings: CloudSettings):
 
 
 def answer_costs(
-    core_seconds: Sequence[float],
+    simulated: int,
+    core_seconds: float,
     predicted: int,
     surrogate_seconds: float,
     settings: CloudSettings | None = None,
@@ -94,7 +94,8 @@ def answer_costs(
     """Price the answers (see the module docs).
 
     Args:
-        core_seconds: Core-seconds of each simulated answer (runtime x cores).
+        simulated: Answers simulated.
+        core_seconds: Core-seconds they took together (runtime x cores).
         predicted: Answers the surrogate gave.
         surrogate_seconds: Core-seconds of the surrogate's training and predictions.
         settings: The spec's ``[cloud]`` table; default: the cheapest vCPU in us-central1,
@@ -105,8 +106,7 @@ def answer_costs(
     settings = settings or CloudSettings(job_hours=1.0)
     machine = _machine(settings)
     price = machine.price(settings.preemptible) / machine.vcpus
-    simulated = len(core_seconds)
-    core_hours = float(sum(core_seconds)) / 3600
+    core_hours = float(core_seconds) / 3600
     overhead = 1.0
     if settings.preemptible and simulated and core_hours > 0:
         model = _model(settings.model)
@@ -128,7 +128,7 @@ def answer_costs(
         preemptible=settings.preemptible,
         core_hour_price=price,
         overhead=overhead,
-        simulated=simulated,
+        simulated=int(simulated),
         core_hours=core_hours,
         simulated_cost=simulated_cost,
         per_simulated_answer=per_simulated,

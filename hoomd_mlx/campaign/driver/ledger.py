@@ -311,10 +311,13 @@ class Ledger:
         preemptions, failures = row.fetchone()
         return {"preemptions": int(preemptions), "job_failures": int(failures)}
 
-    def runtimes(self, state: str = "done") -> list[float]:
-        """list[float]: Runtimes [s] of the jobs in ``state`` that recorded one."""
-        rows = self._db.execute("SELECT runtime FROM jobs WHERE state=? AND runtime IS NOT NULL", (state,))
-        return [float(r[0]) for r in rows]
+    def runtime_total(self, state: str = "done") -> tuple[int, float]:
+        """tuple[int, float]: How many jobs in ``state`` recorded a runtime, and its sum [s]."""
+        row = self._db.execute(
+            "SELECT COUNT(runtime), COALESCE(SUM(runtime), 0) FROM jobs WHERE state=?",
+            (state,),
+        ).fetchone()
+        return int(row[0]), float(row[1])
 
     def workers(self) -> list[dict]:
         """list[dict]: The batch jobs of the campaign's workers (SLURM job id, state, cause), oldest first."""

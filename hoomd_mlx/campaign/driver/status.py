@@ -25,9 +25,8 @@ def campaign_costs(ledger: Ledger) -> dict:
     cloud = ledger.meta("cloud")
     try:
         settings = CloudSettings.from_mapping(cloud) if cloud else None
-        costs = answer_costs(
-            [cores * t for t in ledger.runtimes("done")], ledger.counts()["predicted"], surrogate, settings
-        )
+        simulated, seconds = ledger.runtime_total("done")
+        costs = answer_costs(simulated, cores * seconds, ledger.counts()["predicted"], surrogate, settings)
     except ConfigurationError as err:
         return {"unavailable": str(err)}
     return costs.to_dict()
